@@ -1,0 +1,9 @@
+"""The JSON API under /api: parse input, call one service, serialise."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+from . import orders, products  # noqa: E402,F401 - route modules attach to bp

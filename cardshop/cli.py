@@ -1,0 +1,80 @@
+"""Operators' commands: ``flask --app wsgi cardshop <command>``, thin over services."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import inspect, select
+
+from . import runtime
+from .embedded import EmbeddedStack
+from .extensions import db
+from .models import Product
+from .services.demo import load_demo
+
+cardshop_cli = AppGroup("cardshop", help="cardshop operations.")
+
+
+@cardshop_cli.command("init-db")
+@click.option("--if-new", is_flag=True, help="Do nothing when the schema exists already.")
+def init_db(if_new: bool) -> None:
+    """Create the database schema."""
+    if if_new and inspect(db.engine).has_table("products"):
+        click.echo("database already initialised")
+        return
+    db.create_all()
+    click.echo(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
+
+
+@cardshop_cli.command("demo")
+def demo() -> None:
+    """Load the demo catalogue, a number pool and the root agent (invite code 00168)."""
+    products = load_demo(db.session)
+    rows = runtime.stock().reconcile(actor="demo")
+    click.echo(f"demo catalogue: {len(products)} products; stock loaded on the nodes for {len(rows)}")
+
+
+@cardshop_cli.command("restock")
+@click.argument("sku")
+@click.argument("qty", type=int)
+@click.option("--actor", default="cli", show_default=True)
+def restock(sku: str, qty: int, actor: str) -> None:
+    """Add QTY units of SKU (negative removes unsold units)."""
+    if db.session.scalars(select(Product).where(Product.sku == sku)).one_or_none() is None:
+        raise click.ClickException(f"no product {sku}")
+    available = runtime.stock().restock(sku, qty, actor=actor)
+    click.echo(f"{sku}: {qty:+d}, available now {available}")
+
+
+@cardshop_cli.command("reconcile")
+@click.option("--dry-run", is_flag=True, help="Report differences without fixing them.")
+def reconcile(dry_run: bool) -> None:
+    """Recompute every product's counter from the database and rewrite all nodes."""
+    rows = runtime.stock().reconcile(dry_run=dry_run)
+    width = max([len(row.sku) for row in rows] + [3])
+    count = len(runtime.runtime().nodes)
+    click.echo(f"{'sku':<{width}}  database  " + "  ".join(f"node{i}" for i in range(count)) + "  action")
+    for row in rows:
+        nodes = "  ".join(f"{str(value):>5}" for value in row.nodes)
+        mismatch = any(value != row.database for value in row.nodes)
+        action = "fixed" if row.fixed else ("would fix" if mismatch else "ok")
+        click.echo(f"{row.sku:<{width}}  {row.database:>8}  {nodes}  {action}")
+
+
+@cardshop_cli.command("redis-nodes")
+@click.option("--count", default=3, show_default=True)
+def redis_nodes(count: int) -> None:
+    """Start local Redis nodes, print their URLs, and keep them until Ctrl-C."""
+    with EmbeddedStack(count) as stack:
+        click.echo(f"REDIS_URLS={','.join(stack.urls)}")
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        try:
+            while all(node.alive for node in stack.nodes):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+    current_app.logger.info("redis nodes stopped")

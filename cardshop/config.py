@@ -1,0 +1,186 @@
+"""The one source of configuration.
+
+Layers, lowest first: the defaults below < ``instance/config.py`` < the environment
+(``DATABASE_URL``, ``REDIS_URLS``, ``SECRET_KEY`` and ``CARDSHOP_<NAME>`` for the rest)
+< overrides passed to ``create_app``. Every value is parsed and checked here, at
+start-up, so a malformed setting stops the app with a message naming it.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+import secrets
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from .errors import ConfigError
+
+# name -> (default, parser). Names are Flask config keys; the environment spells them
+# CARDSHOP_<NAME> unless listed in _PLAIN_ENV.
+Parser = Callable[[str], Any]
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true/false, got {raw!r}")
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def _int_list(raw: str) -> list[int]:
+    return [int(part) for part in raw.split(",") if part.strip()]
+
+
+def parse_redis_urls(raw: str) -> list[str]:
+    """Split a comma-separated list of Redis URLs; an odd number, at least three."""
+    urls = [part.strip() for part in raw.split(",") if part.strip()]
+    if len(urls) < 3 or len(urls) % 2 == 0:
+        raise ValueError(
+            f"needs an odd number of at least 3 Redis URLs (the quorum is a majority), got {len(urls)}"
+        )
+    for url in urls:
+        parsed = urlparse(url)
+        if parsed.scheme not in {"redis", "rediss", "unix"} or not (parsed.hostname or parsed.path):
+            raise ValueError(f"{url!r} is not a redis:// URL")
+    if len(set(urls)) != len(urls):
+        raise ValueError("lists the same node twice; the nodes must be independent")
+    return urls
+
+
+def _database_url(raw: str) -> str:
+    url = raw.strip()
+    if url.startswith("postgres://"):  # Heroku-style spelling
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    if "://" not in url:
+        raise ValueError(f"{raw!r} is not a database URL")
+    return url
+
+
+SETTINGS: dict[str, tuple[Any, Parser]] = {
+    # None means "embedded": SQLite in instance/, three local redis-server processes.
+    "DATABASE_URL": (None, _database_url),
+    "REDIS_URLS": (None, parse_redis_urls),
+    "SECRET_KEY": (None, str),
+    # Stock path.
+    "LOCK_TTL": (5.0, _positive_float),  # seconds before a lock releases itself
+    "LOCK_WAIT": (0.8, _positive_float),  # longest wait for a product lock
+    "LOCK_RETRY_MAX": (0.01, _positive_float),  # upper bound of the jittered pause
+    "REDIS_SOCKET_TIMEOUT": (0.25, _positive_float),
+    "REDIS_CONNECT_TIMEOUT": (0.25, _positive_float),
+    "MAX_QTY": (5, _positive_int),  # most cards one order may carry
+    "MAX_BODY_BYTES": (16 * 1024, _positive_int),
+    # Numbers and holds.
+    "HOLD_SECONDS": (600, _positive_int),
+    # Risk rules.
+    "RISK_WINDOW_DAYS": (30, _positive_int),
+    "RISK_MAX_LIVE_PER_CARRIER": (5, _positive_int),
+    # Shop attribution.
+    "SHOP_COOKIE_DAYS": (30, _positive_int),
+    # Agents, commissions, withdrawals.
+    "LEVEL_THRESHOLDS": ([50, 1000, 4000], _int_list),
+    "PEER_REWARD_POINTS": (1, int),
+    "PEER_REWARD_FEN": (0, int),
+    "WITHDRAW_MIN_FEN": (1000, _positive_int),
+    "WITHDRAW_FEE_PERMILLE": (60, int),
+    "WITHDRAW_INTERVAL_DAYS": (7, int),
+    "LOGIN_MAX_FAILURES": (5, _positive_int),
+    "LOGIN_LOCK_MINUTES": (30, _positive_int),
+    # Upstream.
+    "UPSTREAM_SECRET": ("dev-upstream-secret", str),
+    "UPSTREAM_URL": ("", str),
+    # Logging and metrics.
+    "LOG_JSON": (True, _bool),
+    "METRICS_DIR": ("", str),
+    "RATELIMIT_ENABLED": (True, _bool),
+    "RATELIMIT_STORAGE_URI": ("memory://", str),
+}
+
+# Settings read from the environment under their own name, not CARDSHOP_<NAME>.
+_PLAIN_ENV = {"DATABASE_URL", "REDIS_URLS", "SECRET_KEY"}
+
+
+def env_name(name: str) -> str:
+    return name if name in _PLAIN_ENV else f"CARDSHOP_{name}"
+
+
+def load(instance_path: str, overrides: Mapping[str, Any] | None = None,
+         environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Return the validated configuration as a dict of Flask config keys."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {name: default for name, (default, _) in SETTINGS.items()}
+
+    instance_file = Path(instance_path) / "config.py"
+    if instance_file.exists():
+        namespace = runpy.run_path(str(instance_file))
+        values.update({k: v for k, v in namespace.items() if k.isupper()})
+
+    for name, (_, parse) in SETTINGS.items():
+        raw = environ.get(env_name(name))
+        if raw is None:
+            continue
+        try:
+            values[name] = parse(raw)
+        except ValueError as error:
+            raise ConfigError(f"{env_name(name)}: {error}") from None
+
+    values.update(overrides or {})
+    _check(values)
+    return values
+
+
+def _check(values: dict[str, Any]) -> None:
+    """Re-check values that came from instance/config.py or overrides as Python objects."""
+    urls = values.get("REDIS_URLS")
+    if isinstance(urls, str):
+        urls = values["REDIS_URLS"] = _reparse("REDIS_URLS", parse_redis_urls, urls)
+    elif urls is not None:
+        values["REDIS_URLS"] = _reparse("REDIS_URLS", parse_redis_urls, ",".join(urls))
+    if values.get("DATABASE_URL"):
+        values["DATABASE_URL"] = _reparse("DATABASE_URL", _database_url, values["DATABASE_URL"])
+    for name, (default, parse) in SETTINGS.items():
+        value = values.get(name)
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise ConfigError(f"{env_name(name)}: expected a number, got {value!r}")
+            if parse in (_positive_float, _positive_int) and value <= 0:
+                raise ConfigError(f"{env_name(name)}: must be greater than 0")
+    if values["LOCK_WAIT"] >= values["LOCK_TTL"]:
+        raise ConfigError(f"{env_name('LOCK_WAIT')} must be shorter than {env_name('LOCK_TTL')}")
+
+
+def _reparse(name: str, parse: Parser, raw: str) -> Any:
+    try:
+        return parse(raw)
+    except ValueError as error:
+        raise ConfigError(f"{env_name(name)}: {error}") from None
+
+
+def ensure_secret_key(instance_path: str) -> str:
+    """The embedded default: a random key kept in instance/ so sessions survive restarts."""
+    path = Path(instance_path) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()

@@ -1,0 +1,65 @@
+"""One error handler per kind: domain errors and HTTP errors become JSON under /api
+and a page elsewhere, each with a stable code."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify, render_template, request
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+from .errors import CardshopError, DatabaseUnavailable
+from .extensions import db
+
+log = logging.getLogger(__name__)
+
+HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type",
+              429: "rate_limited"}
+HTTP_MESSAGES = {400: "请求格式不正确", 401: "请先登录", 403: "没有权限", 404: "页面不存在",
+                 405: "不支持该请求方式", 413: "请求内容过大", 415: "不支持的内容类型",
+                 429: "操作过于频繁，请稍后再试", 500: "系统出了点问题，请稍后再试"}
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path in {"/healthz", "/readyz"}
+
+
+def render_error(code: str, message: str, status: int, fields: dict[str, str] | None = None,
+                 retry_after: int | None = None) -> Response:
+    if wants_json():
+        response = jsonify({"error": code, "message": message, "fields": fields or {}})
+    else:
+        response = Response(render_template("error.html", code=code, message=message, status=status),
+                            mimetype="text/html")
+    response.status_code = status
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def register_errorhandlers(app: Flask) -> None:
+    @app.errorhandler(CardshopError)
+    def domain_error(error: CardshopError) -> Response:
+        db.session.rollback()
+        return render_error(error.code, error.message, error.status, error.fields, error.retry_after)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        return render_error(HTTP_CODES.get(status, "error"), HTTP_MESSAGES.get(status, error.description or ""),
+                            status)
+
+    @app.errorhandler(OperationalError)
+    def database_down(error: OperationalError) -> Response:
+        db.session.rollback()
+        log.warning("database unavailable: %s", type(error.orig).__name__)
+        unavailable = DatabaseUnavailable()
+        return render_error(unavailable.code, unavailable.message, 503, retry_after=unavailable.retry_after)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        db.session.rollback()
+        return render_error("internal", HTTP_MESSAGES[500], 500)

@@ -1,0 +1,75 @@
+"""The app's connections to its Redis nodes, and the services built on them.
+
+Kept on ``app.extensions`` so blueprints and CLI commands get a ready StockService
+without knowing how the nodes were found. With no ``REDIS_URLS`` configured the
+embedded stack is started on first use (not at import), so CLI commands that never
+touch stock start no processes.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from flask import Flask, current_app
+
+from .embedded import EmbeddedStack
+from .extensions import db
+from .stock import LockManager, NodeSet, StockService, connect
+
+
+class Runtime:
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.embedded: EmbeddedStack | None = None
+        self._nodes: NodeSet | None = None
+        self._locks: LockManager | None = None
+        self._guard = threading.Lock()
+
+    @property
+    def nodes(self) -> NodeSet:
+        if self._nodes is None:
+            with self._guard:
+                if self._nodes is None:
+                    urls = self.config.get("REDIS_URLS")
+                    if not urls:
+                        self.embedded = EmbeddedStack(3).start()
+                        urls = self.config["REDIS_URLS"] = self.embedded.urls
+                    timeout = self.config["REDIS_SOCKET_TIMEOUT"]
+                    clients = connect(urls, socket_timeout=timeout,
+                                      connect_timeout=self.config["REDIS_CONNECT_TIMEOUT"])
+                    self._locks = None
+                    self._nodes = NodeSet(clients, wait=timeout + 0.05)
+        return self._nodes
+
+    @property
+    def locks(self) -> LockManager:
+        if self._locks is None:
+            self._locks = LockManager(
+                self.nodes,
+                ttl=self.config["LOCK_TTL"],
+                wait=self.config["LOCK_WAIT"],
+                retry_max=self.config["LOCK_RETRY_MAX"],
+            )
+        return self._locks
+
+    def stock(self) -> StockService:
+        return StockService(self.nodes, db.session, self.locks)
+
+    def close(self) -> None:
+        if self._nodes is not None:
+            self._nodes.close()
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["cardshop.runtime"] = Runtime(app.config)  # type: ignore[arg-type]
+
+
+def runtime(app: Flask | None = None) -> Runtime:
+    return (app or current_app).extensions["cardshop.runtime"]  # type: ignore[no-any-return]
+
+
+def stock() -> StockService:
+    return runtime().stock()

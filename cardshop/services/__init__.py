@@ -1,0 +1,1 @@
+"""Domain services: the rules of orders, holds, commissions, withdrawals, upstream."""

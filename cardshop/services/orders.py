@@ -1,0 +1,133 @@
+"""Placing orders and showing them to the customer who placed them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..errors import Busy, Conflict, Invalid, NotFound, NumberTaken
+from ..models import Agent, Order, OrderEvent, PhoneNumber, Product
+from ..stock import AlreadyApplied, StockService
+from .order_input import OrderInput, check_against_product
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def new_order_no(now: datetime | None = None) -> str:
+    """20 digits: Shanghai date and time to the second, then six random digits."""
+    now = (now or datetime.now(UTC)).astimezone(SHANGHAI)
+    return f"{now:%Y%m%d%H%M%S}{secrets.randbelow(10**6):06d}"
+
+
+def fingerprint(order: OrderInput) -> str:
+    raw = json.dumps(order.fingerprint_fields(), ensure_ascii=False)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def listed_product(session: Session, sku: str) -> Product:
+    product = session.scalars(select(Product).where(Product.sku == sku)).one_or_none()
+    if product is None or not product.listed:
+        raise NotFound("没有找到该套餐，或已下架")
+    return product
+
+
+def existing_order(session: Session, idempotency_key: str, order: OrderInput) -> Order | None:
+    """The order an earlier request with this key produced, if any.
+
+    The same key with a different order is a client bug, refused with 409."""
+    found = session.scalars(select(Order).where(Order.idempotency_key == idempotency_key)).one_or_none()
+    if found is not None and found.request_fingerprint != fingerprint(order):
+        raise Conflict("该幂等键已用于另一笔不同的订单", fields={"Idempotency-Key": "已用于另一笔订单"})
+    return found
+
+
+def place_order(session: Session, stock: StockService, order: OrderInput, *, idempotency_key: str,
+                now: datetime | None = None) -> tuple[Order, bool]:
+    """Sell the order's stock and write the order; returns (order, created).
+
+    A repeated idempotency key returns the first order with created=False (I5).
+    Raises Invalid, NotFound, SoldOut, NumberTaken, Busy or StockUnavailable.
+    """
+    now = now or datetime.now(UTC)
+    earlier = existing_order(session, idempotency_key, order)
+    if earlier is not None:
+        return earlier, False
+    product = listed_product(session, order.sku)
+    check_against_product(order, product, now.astimezone(SHANGHAI).date())
+    agent = _selling_agent(session, order.shop_code)
+    if order.number:
+        _check_number_free(session, product, order.number)
+    session.rollback()  # no transaction is held open while waiting for the lock
+
+    def record(session: Session, product: Product) -> Order:
+        row = Order(
+            order_no=new_order_no(now), idempotency_key=idempotency_key, request_fingerprint=fingerprint(order),
+            product_id=product.id, carrier=product.carrier, qty=order.qty, price_fen=product.monthly_fee_fen,
+            msisdn=order.number, number_claim=order.number, customer_name=order.name, id_card=order.id_card,
+            customer_phone=order.phone, province=order.province, city=order.city, district=order.district,
+            address_detail=order.detail, agent_id=agent.id if agent else None,
+            shop_code=agent.shop_code if agent else None, status="submitted", created_at=now,
+        )
+        session.add(row)
+        session.flush()
+        if order.number and not _sell_number(session, product, order.number, row.id):
+            raise NumberTaken()
+        session.add(OrderEvent(order_id=row.id, to_status="submitted", source="customer", created_at=now))
+        return row
+
+    try:
+        return stock.reserve(order.sku, order.qty, idempotency_key, record), True
+    except (AlreadyApplied, IntegrityError) as error:
+        session.rollback()
+        earlier = existing_order(session, idempotency_key, order)
+        if earlier is not None:
+            return earlier, False
+        if order.number and isinstance(error, IntegrityError):
+            raise NumberTaken() from None
+        raise Busy() from None
+
+
+def _selling_agent(session: Session, shop_code: str | None) -> Agent | None:
+    if not shop_code:
+        return None
+    agent = session.scalars(select(Agent).where(Agent.shop_code == shop_code)).one_or_none()
+    if agent is None or not agent.active:
+        raise Invalid(fields={"shop_code": "店铺不存在或已关闭"})
+    if not agent.verified:
+        raise Invalid("该店铺未开通（代理尚未完成实名认证），暂不能下单", fields={"shop_code": "店铺未开通"})
+    return agent
+
+
+def _check_number_free(session: Session, product: Product, msisdn: str) -> None:
+    number = session.scalars(select(PhoneNumber).where(PhoneNumber.msisdn == msisdn)).one_or_none()
+    if number is None or number.product_id != product.id:
+        raise Invalid(fields={"number": "该号码不属于此套餐"})
+    if number.status != "free":
+        raise NumberTaken()
+
+
+def _sell_number(session: Session, product: Product, msisdn: str, order_id: int) -> bool:
+    result = session.execute(
+        update(PhoneNumber)
+        .where(PhoneNumber.msisdn == msisdn, PhoneNumber.product_id == product.id, PhoneNumber.status == "free")
+        .values(status="sold", order_id=order_id)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def order_for_customer(session: Session, order_no: str, phone: str) -> Order:
+    """The order, if ``phone`` is the contact phone it was placed with; else NotFound.
+
+    Wrong phone and no such order give the same answer, so order numbers cannot be probed."""
+    order = session.scalars(select(Order).where(Order.order_no == order_no)).one_or_none()
+    if order is None or not phone or not secrets.compare_digest(order.customer_phone, phone):
+        raise NotFound("没有找到该订单，请核对订单号和手机号")
+    return order
