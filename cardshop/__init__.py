@@ -16,7 +16,11 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from . import config, runtime
+from .api import bp as api_bp
+from .cli import cardshop_cli
 from .extensions import csrf, db, limiter, migrate
+from .handlers import register_errorhandlers
+from .health import bp as health_bp
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,8 +45,9 @@ def configure(app: Flask, overrides: dict[str, Any] | None) -> None:
     database_url = settings["DATABASE_URL"] or f"sqlite:///{Path(app.instance_path) / 'cardshop.db'}"
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = (
-        {"connect_args": {"timeout": 30}} if database_url.startswith("sqlite") else
-        {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+        {"connect_args": {"timeout": 30}}
+        if database_url.startswith("sqlite")
+        else {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
     )
     app.config["MAX_CONTENT_LENGTH"] = settings["MAX_BODY_BYTES"]
     app.config["JSON_AS_ASCII"] = False
@@ -67,27 +72,15 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db)
     csrf.init_app(app)
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["RATELIMIT_STORAGE_URI"])
     limiter.init_app(app)
     runtime.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
-    from .api import bp as api_bp
-    from .health import bp as health_bp
-
     csrf.exempt(api_bp)  # JSON clients send no cookies to forge; they authenticate otherwise
     for blueprint in (health_bp, api_bp):
         app.register_blueprint(blueprint)
 
 
-def register_errorhandlers(app: Flask) -> None:
-    from .handlers import register_errorhandlers as register
-
-    register(app)
-
-
 def register_commands(app: Flask) -> None:
-    from .cli import cardshop_cli
-
     app.cli.add_command(cardshop_cli)

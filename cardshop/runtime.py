@@ -36,8 +36,9 @@ class Runtime:
                         self.embedded = EmbeddedStack(3).start()
                         urls = self.config["REDIS_URLS"] = self.embedded.urls
                     timeout = self.config["REDIS_SOCKET_TIMEOUT"]
-                    clients = connect(urls, socket_timeout=timeout,
-                                      connect_timeout=self.config["REDIS_CONNECT_TIMEOUT"])
+                    clients = connect(
+                        urls, socket_timeout=timeout, connect_timeout=self.config["REDIS_CONNECT_TIMEOUT"]
+                    )
                     self._locks = None
                     self._nodes = NodeSet(clients, wait=timeout + 0.05)
         return self._nodes

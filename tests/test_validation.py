@@ -93,15 +93,11 @@ def test_february_30th_is_not_a_birth_date_even_with_a_correct_check_char() -> N
 
 
 def test_february_29th_in_a_common_year_is_rejected() -> None:
-    assert (
-        id_card_problem(with_check_char("11010520010229123"), today=TODAY) is not None
-    )
+    assert id_card_problem(with_check_char("11010520010229123"), today=TODAY) is not None
 
 
 def test_month_13_is_rejected() -> None:
-    assert (
-        id_card_problem(with_check_char("11010519901301123"), today=TODAY) is not None
-    )
+    assert id_card_problem(with_check_char("11010519901301123"), today=TODAY) is not None
 
 
 def test_someone_born_in_the_future_cannot_apply() -> None:
@@ -119,9 +115,7 @@ def test_born_today_is_fine_but_tomorrow_is_not() -> None:
 
 
 def test_years_before_1900_are_rejected() -> None:
-    assert (
-        id_card_problem(with_check_char("11010518991231123"), today=TODAY) is not None
-    )
+    assert id_card_problem(with_check_char("11010518991231123"), today=TODAY) is not None
     assert id_card_problem(with_check_char("11010519000101123"), today=TODAY) is None
 
 
@@ -165,9 +159,7 @@ def test_birth_date_is_read_from_characters_7_to_14() -> None:
     assert birth_date_from_id("11010519491231002x") == date(1949, 12, 31)
 
 
-@pytest.mark.parametrize(
-    "bad", ["", "11010519491231002", with_check_char("11010520000230123")]
-)
+@pytest.mark.parametrize("bad", ["", "11010519491231002", with_check_char("11010520000230123")])
 def test_birth_date_of_a_broken_id_raises(bad: str) -> None:
     with pytest.raises(ValueError):
         birth_date_from_id(bad)
@@ -235,9 +227,7 @@ def test_an_empty_mobile_asks_to_be_filled_in() -> None:
     assert mobile_problem("") == "请填写手机号码"
 
 
-@pytest.mark.parametrize(
-    "typed", ["+86 138 1234 1234", "8613812341234", "138-1234-1234", "+8613812341234"]
-)
+@pytest.mark.parametrize("typed", ["+86 138 1234 1234", "8613812341234", "138-1234-1234", "+8613812341234"])
 def test_normalize_mobile_turns_common_spellings_into_a_valid_number(
     typed: str,
 ) -> None:
@@ -364,14 +354,7 @@ def test_every_bad_field_is_reported_under_its_own_key() -> None:
 def test_plan_age_limits_are_inclusive() -> None:
     fifteen = with_check_char("11010520100602123")  # 15 on TODAY, 16 tomorrow
     sixteen = with_check_char("11010520090601123")  # 16 exactly on TODAY
-    assert "id_card" in applicant_problems(
-        "张三", fifteen, "13812341234", today=TODAY, min_age=16
-    )
-    assert (
-        applicant_problems("张三", sixteen, "13812341234", today=TODAY, min_age=16)
-        == {}
-    )
-    too_old = applicant_problems(
-        "张三", VALID_ID, "13812341234", today=TODAY, min_age=16, max_age=60
-    )
+    assert "id_card" in applicant_problems("张三", fifteen, "13812341234", today=TODAY, min_age=16)
+    assert applicant_problems("张三", sixteen, "13812341234", today=TODAY, min_age=16) == {}
+    too_old = applicant_problems("张三", VALID_ID, "13812341234", today=TODAY, min_age=16, max_age=60)
     assert "60" in too_old["id_card"]

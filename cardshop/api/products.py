@@ -36,9 +36,9 @@ def _serialise(products: list[Product]) -> list[dict[str, Any]]:
 
 @bp.get("/products")
 def list_products():  # type: ignore[no-untyped-def]
-    products = list(db.session.scalars(
-        select(Product).where(Product.listed.is_(True)).order_by(Product.sort_order, Product.id)
-    ))
+    products = list(
+        db.session.scalars(select(Product).where(Product.listed.is_(True)).order_by(Product.sort_order, Product.id))
+    )
     return jsonify({"products": _serialise(products)})
 
 

@@ -1,7 +1,7 @@
 """SQLAlchemy models only: columns, relations and small pure helpers."""
 
 from .agent import Agent
-from .base import Base
+from .base import Base, DbSession
 from .catalog import CARRIERS, LEVELS, PhoneNumber, Product, StockEntry
 from .order import DEAD_STATUSES, STATUSES, Order, OrderEvent
 
@@ -12,6 +12,7 @@ __all__ = [
     "STATUSES",
     "Agent",
     "Base",
+    "DbSession",
     "Order",
     "OrderEvent",
     "PhoneNumber",

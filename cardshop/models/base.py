@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any, TypeAlias
 
 from sqlalchemy import DateTime, Dialect, MetaData
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, scoped_session
 from sqlalchemy.types import TypeDecorator
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Stable constraint names, so migrations can alter them on both SQLite and PostgreSQL.
 NAMING = {
@@ -45,3 +46,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def created_at_column() -> Mapped[datetime]:
     return mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
+# What services accept as a database session: a plain Session, or Flask-SQLAlchemy's
+# scoped db.session (which proxies one).
+DbSession: TypeAlias = Session | scoped_session[Any]

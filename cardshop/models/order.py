@@ -69,9 +69,7 @@ class Order(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     product: Mapped[Product] = relationship(lazy="joined")
-    events: Mapped[list[OrderEvent]] = relationship(
-        back_populates="order", order_by="OrderEvent.id", lazy="selectin"
-    )
+    events: Mapped[list[OrderEvent]] = relationship(back_populates="order", order_by="OrderEvent.id", lazy="selectin")
 
     @property
     def status_label(self) -> str:

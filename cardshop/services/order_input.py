@@ -40,8 +40,19 @@ class OrderInput:
     shop_code: str | None = None
 
     def fingerprint_fields(self) -> tuple[Any, ...]:
-        return (self.sku, self.qty, self.number, self.name, self.id_card, self.phone,
-                self.province, self.city, self.district, self.detail, self.shop_code)
+        return (
+            self.sku,
+            self.qty,
+            self.number,
+            self.name,
+            self.id_card,
+            self.phone,
+            self.province,
+            self.city,
+            self.district,
+            self.detail,
+            self.shop_code,
+        )
 
 
 def parse(payload: Any, *, max_qty: int) -> OrderInput:
@@ -65,8 +76,7 @@ def parse(payload: Any, *, max_qty: int) -> OrderInput:
     name = _text(customer, "name", problems, required=True, limit=40, path="customer.name")
     if name and not 2 <= len(name) <= 20:
         problems["customer.name"] = "请填写 2 到 20 个字的真实姓名"
-    id_card = normalize_id_card(_text(customer, "id_card", problems, required=True, limit=18,
-                                      path="customer.id_card"))
+    id_card = normalize_id_card(_text(customer, "id_card", problems, required=True, limit=18, path="customer.id_card"))
     if id_card and "customer.id_card" not in problems:
         problem = id_card_problem(id_card)
         if problem:
@@ -95,9 +105,20 @@ def parse(payload: Any, *, max_qty: int) -> OrderInput:
         problems["qty"] = "选号订单每单只能购买 1 张"
     if problems:
         raise Invalid(fields=problems)
-    return OrderInput(sku=sku, qty=qty, name=name, id_card=id_card, phone=phone, province=province,
-                      city=city, district=district, detail=detail, number=number,
-                      hold_token=hold_token, shop_code=shop_code)
+    return OrderInput(
+        sku=sku,
+        qty=qty,
+        name=name,
+        id_card=id_card,
+        phone=phone,
+        province=province,
+        city=city,
+        district=district,
+        detail=detail,
+        number=number,
+        hold_token=hold_token,
+        shop_code=shop_code,
+    )
 
 
 def check_against_product(order: OrderInput, product: Product, today: date) -> None:
@@ -127,8 +148,15 @@ def _section(payload: dict[str, Any], name: str, allowed: set[str], problems: di
     return value
 
 
-def _text(source: dict[str, Any], key: str, problems: dict[str, str], *, required: bool = False,
-          limit: int, path: str | None = None) -> str:
+def _text(
+    source: dict[str, Any],
+    key: str,
+    problems: dict[str, str],
+    *,
+    required: bool = False,
+    limit: int,
+    path: str | None = None,
+) -> str:
     path = path or key
     value = source.get(key)
     if value is None or value == "":

@@ -10,10 +10,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from ..errors import Busy, Conflict, Invalid, NotFound, NumberTaken
-from ..models import Agent, Order, OrderEvent, PhoneNumber, Product
+from ..models import Agent, DbSession, Order, OrderEvent, PhoneNumber, Product
 from ..stock import AlreadyApplied, StockService
 from .order_input import OrderInput, check_against_product
 
@@ -31,14 +30,14 @@ def fingerprint(order: OrderInput) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def listed_product(session: Session, sku: str) -> Product:
+def listed_product(session: DbSession, sku: str) -> Product:
     product = session.scalars(select(Product).where(Product.sku == sku)).one_or_none()
     if product is None or not product.listed:
         raise NotFound("没有找到该套餐，或已下架")
     return product
 
 
-def existing_order(session: Session, idempotency_key: str, order: OrderInput) -> Order | None:
+def existing_order(session: DbSession, idempotency_key: str, order: OrderInput) -> Order | None:
     """The order an earlier request with this key produced, if any.
 
     The same key with a different order is a client bug, refused with 409."""
@@ -48,8 +47,9 @@ def existing_order(session: Session, idempotency_key: str, order: OrderInput) ->
     return found
 
 
-def place_order(session: Session, stock: StockService, order: OrderInput, *, idempotency_key: str,
-                now: datetime | None = None) -> tuple[Order, bool]:
+def place_order(
+    session: DbSession, stock: StockService, order: OrderInput, *, idempotency_key: str, now: datetime | None = None
+) -> tuple[Order, bool]:
     """Sell the order's stock and write the order; returns (order, created).
 
     A repeated idempotency key returns the first order with created=False (I5).
@@ -66,14 +66,28 @@ def place_order(session: Session, stock: StockService, order: OrderInput, *, ide
         _check_number_free(session, product, order.number)
     session.rollback()  # no transaction is held open while waiting for the lock
 
-    def record(session: Session, product: Product) -> Order:
+    def record(session: DbSession, product: Product) -> Order:
         row = Order(
-            order_no=new_order_no(now), idempotency_key=idempotency_key, request_fingerprint=fingerprint(order),
-            product_id=product.id, carrier=product.carrier, qty=order.qty, price_fen=product.monthly_fee_fen,
-            msisdn=order.number, number_claim=order.number, customer_name=order.name, id_card=order.id_card,
-            customer_phone=order.phone, province=order.province, city=order.city, district=order.district,
-            address_detail=order.detail, agent_id=agent.id if agent else None,
-            shop_code=agent.shop_code if agent else None, status="submitted", created_at=now,
+            order_no=new_order_no(now),
+            idempotency_key=idempotency_key,
+            request_fingerprint=fingerprint(order),
+            product_id=product.id,
+            carrier=product.carrier,
+            qty=order.qty,
+            price_fen=product.monthly_fee_fen,
+            msisdn=order.number,
+            number_claim=order.number,
+            customer_name=order.name,
+            id_card=order.id_card,
+            customer_phone=order.phone,
+            province=order.province,
+            city=order.city,
+            district=order.district,
+            address_detail=order.detail,
+            agent_id=agent.id if agent else None,
+            shop_code=agent.shop_code if agent else None,
+            status="submitted",
+            created_at=now,
         )
         session.add(row)
         session.flush()
@@ -94,7 +108,7 @@ def place_order(session: Session, stock: StockService, order: OrderInput, *, ide
         raise Busy() from None
 
 
-def _selling_agent(session: Session, shop_code: str | None) -> Agent | None:
+def _selling_agent(session: DbSession, shop_code: str | None) -> Agent | None:
     if not shop_code:
         return None
     agent = session.scalars(select(Agent).where(Agent.shop_code == shop_code)).one_or_none()
@@ -105,7 +119,7 @@ def _selling_agent(session: Session, shop_code: str | None) -> Agent | None:
     return agent
 
 
-def _check_number_free(session: Session, product: Product, msisdn: str) -> None:
+def _check_number_free(session: DbSession, product: Product, msisdn: str) -> None:
     number = session.scalars(select(PhoneNumber).where(PhoneNumber.msisdn == msisdn)).one_or_none()
     if number is None or number.product_id != product.id:
         raise Invalid(fields={"number": "该号码不属于此套餐"})
@@ -113,7 +127,7 @@ def _check_number_free(session: Session, product: Product, msisdn: str) -> None:
         raise NumberTaken()
 
 
-def _sell_number(session: Session, product: Product, msisdn: str, order_id: int) -> bool:
+def _sell_number(session: DbSession, product: Product, msisdn: str, order_id: int) -> bool:
     result = session.execute(
         update(PhoneNumber)
         .where(PhoneNumber.msisdn == msisdn, PhoneNumber.product_id == product.id, PhoneNumber.status == "free")
@@ -123,7 +137,7 @@ def _sell_number(session: Session, product: Product, msisdn: str, order_id: int)
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
-def order_for_customer(session: Session, order_no: str, phone: str) -> Order:
+def order_for_customer(session: DbSession, order_no: str, phone: str) -> Order:
     """The order, if ``phone`` is the contact phone it was placed with; else NotFound.
 
     Wrong phone and no such order give the same answer, so order numbers cannot be probed."""

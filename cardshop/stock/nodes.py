@@ -129,7 +129,10 @@ class NodeSet:
                     break
         except concurrent.futures.TimeoutError:
             pass
-        return [replies.get(index) or Reply(index, error=NodeTimeout("no answer in time")) for index in range(len(self.clients))]
+        return [
+            replies.get(index) or Reply(index, error=NodeTimeout("no answer in time"))
+            for index in range(len(self.clients))
+        ]
 
     def ping(self) -> list[Reply]:
         return self.fanout(lambda client: client.ping())

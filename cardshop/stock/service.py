@@ -25,17 +25,16 @@ from typing import TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from ..errors import Busy, DatabaseUnavailable, NotFound, SoldOut, StockUnavailable
-from ..models import Product, StockEntry
+from ..models import DbSession, Product, StockEntry
 from .locks import Fence, LockManager
 from .nodes import NodeSet, Reply
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Record = Callable[[Session, Product], T]
+Record = Callable[[DbSession, Product], T]
 
 MARKER_TTL = 24 * 3600  # how long a node remembers an applied order key
 
@@ -109,7 +108,7 @@ class ReconcileRow:
 
 
 class StockService:
-    def __init__(self, nodes: NodeSet, session: Session, locks: LockManager, *, grace: float = 0.02) -> None:
+    def __init__(self, nodes: NodeSet, session: DbSession, locks: LockManager, *, grace: float = 0.02) -> None:
         self.nodes = nodes
         self.session = session
         self.locks = locks
@@ -137,7 +136,7 @@ class StockService:
             raise StockUnavailable()
         result: dict[str, int | None] = {}
         for position, sku in enumerate(skus):
-            known = sorted(v[position] for v in per_node if v[position] is not None)  # type: ignore[misc]
+            known = sorted(value for v in per_node if (value := v[position]) is not None)
             result[sku] = known[len(known) // 2] if len(known) >= self.nodes.quorum else None
         return result
 
@@ -250,8 +249,11 @@ class StockService:
                 raise _GuardRefused(stale=product.fence_token > fence.token)
             session.refresh(product)
             outcome = record(session, product)
-            session.add(StockEntry(product_id=product.id, kind="sale", qty=-qty,
-                                   available_after=product.stock_available, actor="order"))
+            session.add(
+                StockEntry(
+                    product_id=product.id, kind="sale", qty=-qty, available_after=product.stock_available, actor="order"
+                )
+            )
             session.commit()
             return outcome
         except SQLAlchemyError as error:
@@ -322,13 +324,29 @@ class StockService:
                 raise SoldOut("不能减少到已售数量以下")
             product.stock_total += qty
             product.fence_token = max(product.fence_token, fence.token)
-            self.session.add(StockEntry(product_id=product.id, kind="restock", qty=qty,
-                                        available_after=product.stock_available, actor=actor, note=note))
+            self.session.add(
+                StockEntry(
+                    product_id=product.id,
+                    kind="restock",
+                    qty=qty,
+                    available_after=product.stock_available,
+                    actor=actor,
+                    note=note,
+                )
+            )
             self._commit()
             return self.resync(sku, fence)
 
-    def release(self, sku: str, qty: int, record: Record[None] | None = None, *,
-                actor: str = "system", order_id: int | None = None, note: str = "") -> int:
+    def release(
+        self,
+        sku: str,
+        qty: int,
+        record: Record[None] | None = None,
+        *,
+        actor: str = "system",
+        order_id: int | None = None,
+        note: str = "",
+    ) -> int:
         """Give ``qty`` sold units back (an order failed or was cancelled)."""
         with self.locks.hold(f"stock:{sku}") as fence:
             result = self.session.execute(
@@ -343,8 +361,17 @@ class StockService:
             product, avail = self._database_available(sku)
             if record is not None:
                 record(self.session, product)
-            self.session.add(StockEntry(product_id=product.id, kind="release", qty=qty, order_id=order_id,
-                                        available_after=avail, actor=actor, note=note))
+            self.session.add(
+                StockEntry(
+                    product_id=product.id,
+                    kind="release",
+                    qty=qty,
+                    order_id=order_id,
+                    available_after=avail,
+                    actor=actor,
+                    note=note,
+                )
+            )
             self._commit()
             return self.resync(sku, fence)
 
@@ -363,10 +390,16 @@ class StockService:
                 if differs and not dry_run:
                     self.session.rollback()
                     self.resync(sku, fence)
-                    self.session.add(StockEntry(
-                        product_id=product.id, kind="reconcile", qty=0, available_after=avail, actor=actor,
-                        note="nodes " + ",".join(map(str, counters)) + f" -> {avail}",
-                    ))
+                    self.session.add(
+                        StockEntry(
+                            product_id=product.id,
+                            kind="reconcile",
+                            qty=0,
+                            available_after=avail,
+                            actor=actor,
+                            note="nodes " + ",".join(map(str, counters)) + f" -> {avail}",
+                        )
+                    )
                     self._commit()
                 else:
                     self.session.rollback()
@@ -385,4 +418,3 @@ class StockService:
 
 def _is_disconnect(error: SQLAlchemyError) -> bool:
     return bool(getattr(error, "connection_invalidated", False)) or type(error).__name__ == "OperationalError"
-

@@ -1,4 +1,4 @@
-"""Operators' commands: ``flask --app wsgi cardshop <command>``, thin over services."""
+"""Core operator commands: schema, demo data, stock, Redis nodes."""
 
 from __future__ import annotations
 
@@ -7,19 +7,18 @@ import time
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
 from sqlalchemy import inspect, select
 
-from . import runtime
-from .embedded import EmbeddedStack
-from .extensions import db
-from .models import Product
-from .services.demo import load_demo
+from .. import runtime
+from ..embedded import EmbeddedStack
+from ..extensions import db
+from ..models import Product
+from ..services.demo import load_demo
 
-cardshop_cli = AppGroup("cardshop", help="cardshop operations.")
+commands = click.Group("core")
 
 
-@cardshop_cli.command("init-db")
+@commands.command("init-db")
 @click.option("--if-new", is_flag=True, help="Do nothing when the schema exists already.")
 def init_db(if_new: bool) -> None:
     """Create the database schema."""
@@ -30,7 +29,7 @@ def init_db(if_new: bool) -> None:
     click.echo(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
 
 
-@cardshop_cli.command("demo")
+@commands.command("demo")
 def demo() -> None:
     """Load the demo catalogue, a number pool and the root agent (invite code 00168)."""
     products = load_demo(db.session)
@@ -38,7 +37,7 @@ def demo() -> None:
     click.echo(f"demo catalogue: {len(products)} products; stock loaded on the nodes for {len(rows)}")
 
 
-@cardshop_cli.command("restock")
+@commands.command("restock")
 @click.argument("sku")
 @click.argument("qty", type=int)
 @click.option("--actor", default="cli", show_default=True)
@@ -50,7 +49,7 @@ def restock(sku: str, qty: int, actor: str) -> None:
     click.echo(f"{sku}: {qty:+d}, available now {available}")
 
 
-@cardshop_cli.command("reconcile")
+@commands.command("reconcile")
 @click.option("--dry-run", is_flag=True, help="Report differences without fixing them.")
 def reconcile(dry_run: bool) -> None:
     """Recompute every product's counter from the database and rewrite all nodes."""
@@ -59,13 +58,13 @@ def reconcile(dry_run: bool) -> None:
     count = len(runtime.runtime().nodes)
     click.echo(f"{'sku':<{width}}  database  " + "  ".join(f"node{i}" for i in range(count)) + "  action")
     for row in rows:
-        nodes = "  ".join(f"{str(value):>5}" for value in row.nodes)
+        nodes = "  ".join(f"{value!s:>5}" for value in row.nodes)
         mismatch = any(value != row.database for value in row.nodes)
         action = "fixed" if row.fixed else ("would fix" if mismatch else "ok")
         click.echo(f"{row.sku:<{width}}  {row.database:>8}  {nodes}  {action}")
 
 
-@cardshop_cli.command("redis-nodes")
+@commands.command("redis-nodes")
 @click.option("--count", default=3, show_default=True)
 def redis_nodes(count: int) -> None:
     """Start local Redis nodes, print their URLs, and keep them until Ctrl-C."""

@@ -1,0 +1,37 @@
+# make run   - serve the embedded stack with demo data on http://127.0.0.1:8000
+# make test  - run the whole suite (real Redis processes, database, gunicorn, Chromium)
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install run test test-fast lint format bench clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(BIN)/python -m cardshop.serve
+
+test: install
+	$(BIN)/python -m pytest
+
+# Skip the slow race/fault drills and browser tests while working locally.
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow and not browser"
+
+lint: install
+	$(BIN)/ruff check cardshop tests wsgi.py gunicorn.conf.py
+	$(BIN)/ruff format --check cardshop tests wsgi.py gunicorn.conf.py
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff check --fix cardshop tests wsgi.py gunicorn.conf.py
+	$(BIN)/ruff format cardshop tests wsgi.py gunicorn.conf.py
+
+clean:
+	rm -rf $(VENV) instance/cardshop.db* instance/redis tests/artifacts

@@ -1,0 +1,59 @@
+"""``make run``: the embedded stack, the database with demo data, and gunicorn.
+
+Starts three local Redis nodes unless REDIS_URLS is set, creates the schema and the
+demo catalogue on first use (or reloads the counters from the database otherwise),
+then serves under gunicorn until Ctrl-C, and stops the nodes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import inspect, select
+
+from . import PROJECT_ROOT, create_app, runtime
+from .embedded import EmbeddedStack
+from .extensions import db
+from .models import Product
+from .services.demo import load_demo
+
+
+def prepare() -> None:
+    app = create_app()
+    with app.app_context():
+        if not inspect(db.engine).has_table("products"):
+            db.create_all()
+        if db.session.scalars(select(Product).limit(1)).first() is None:
+            load_demo(db.session)
+            print("demo catalogue loaded (root agent invite code 00168)")
+        runtime.stock().reconcile(actor="startup")
+    runtime.runtime(app).close()
+
+
+def main() -> int:
+    stack = None
+    if not os.environ.get("REDIS_URLS"):
+        stack = EmbeddedStack(3, workdir=Path(PROJECT_ROOT) / "instance" / "redis").start()
+        os.environ["REDIS_URLS"] = ",".join(stack.urls)
+        print(f"embedded Redis nodes: {os.environ['REDIS_URLS']}")
+    try:
+        prepare()
+        gunicorn = Path(sys.executable).with_name("gunicorn")
+        print(f"serving on http://{os.environ.get('CARDSHOP_BIND', '127.0.0.1:8000')} (Ctrl-C stops)")
+        server = subprocess.Popen([str(gunicorn), "-c", "gunicorn.conf.py"], cwd=PROJECT_ROOT)
+        try:
+            return server.wait()
+        except KeyboardInterrupt:
+            server.send_signal(signal.SIGTERM)
+            return server.wait()
+    finally:
+        if stack is not None:
+            stack.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

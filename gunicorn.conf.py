@@ -1,0 +1,43 @@
+"""gunicorn settings for cardshop, read from the environment with sane defaults.
+
+    CARDSHOP_BIND           127.0.0.1:8000
+    CARDSHOP_WORKERS        2 x cores + 1
+    CARDSHOP_WORKER_CLASS   sync (gthread when CARDSHOP_THREADS > 1)
+    CARDSHOP_THREADS        1
+    CARDSHOP_TIMEOUT        30 seconds (a worker silent for longer is restarted)
+    CARDSHOP_GRACEFUL_TIMEOUT 10 seconds
+
+With no REDIS_URLS the master starts the embedded three-node stack before forking, so
+every worker shares the same nodes, and stops it on exit.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("CARDSHOP_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("CARDSHOP_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+threads = int(os.environ.get("CARDSHOP_THREADS", "1"))
+worker_class = os.environ.get("CARDSHOP_WORKER_CLASS", "gthread" if threads > 1 else "sync")
+timeout = int(os.environ.get("CARDSHOP_TIMEOUT", "30"))
+graceful_timeout = int(os.environ.get("CARDSHOP_GRACEFUL_TIMEOUT", "10"))
+keepalive = 5
+backlog = 2048
+accesslog = os.environ.get("CARDSHOP_ACCESS_LOG") or None
+wsgi_app = "wsgi:app"
+
+_embedded = None
+
+
+def on_starting(server):  # type: ignore[no-untyped-def]
+    global _embedded  # noqa: PLW0603 - gunicorn hooks share state through the module
+    if not os.environ.get("REDIS_URLS"):
+        from cardshop.embedded import EmbeddedStack
+
+        _embedded = EmbeddedStack(3).start()
+        os.environ["REDIS_URLS"] = ",".join(_embedded.urls)
+        server.log.info("embedded Redis nodes: %s", os.environ["REDIS_URLS"])
+
+
+def on_exit(server):  # type: ignore[no-untyped-def]
+    if _embedded is not None:
+        _embedded.stop()

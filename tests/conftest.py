@@ -1,0 +1,137 @@
+"""Fixtures: three real Redis nodes, a real database, the app, gunicorn, factories.
+
+Tests never touch the Redis on 6379: every test gets its own three nodes on free
+ports. The database is a SQLite file per test, or, with CARDSHOP_TEST_DB=postgresql,
+a fresh PostgreSQL database created for the run on the local server.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from cardshop import create_app, runtime
+from cardshop.embedded import EmbeddedStack
+from cardshop.extensions import db
+from cardshop.models import Product
+from cardshop.stock import StockService
+
+from .support import Gunicorn, product_fields
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str | None]:
+    if os.environ.get("CARDSHOP_TEST_DB") != "postgresql":
+        yield None
+        return
+    import psycopg
+
+    base = os.environ.get("CARDSHOP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+    name = f"cardshop_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield base.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, postgres_url: str | None) -> str:
+    return postgres_url or f"sqlite:///{tmp_path / 'cardshop.db'}"
+
+
+@pytest.fixture
+def nodes(tmp_path: Path) -> Iterator[EmbeddedStack]:
+    with EmbeddedStack(3, workdir=tmp_path / "redis") as stack:
+        yield stack
+
+
+@pytest.fixture
+def app_config(nodes: EmbeddedStack, database_url: str, tmp_path: Path) -> dict[str, Any]:
+    return {
+        "TESTING": True,
+        "REDIS_URLS": nodes.urls,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret",
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_ENABLED": False,
+        "LOG_JSON": False,
+    }
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    monkeypatch.setenv("CARDSHOP_INSTANCE_PATH", str(tmp_path / "instance"))
+    monkeypatch.delenv("REDIS_URLS", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    app = create_app(app_config)
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+        yield app
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+    runtime.runtime(app).close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def stock(app: Flask) -> StockService:
+    return runtime.stock()
+
+
+@pytest.fixture
+def make_product(app: Flask, stock: StockService):  # type: ignore[no-untyped-def]
+    """Add a listed product and load its stock onto the nodes."""
+
+    def make(sku: str = "T-1", stock_total: int = 10, **overrides: Any) -> Product:
+        product = Product(**product_fields(sku, 0, **overrides))
+        db.session.add(product)
+        db.session.commit()
+        if stock_total:
+            stock.restock(sku, stock_total, actor="test")
+        else:
+            stock.reconcile()
+        return db.session.get(Product, product.id)  # type: ignore[return-value]
+
+    return make
+
+
+@pytest.fixture
+def gunicorn_env(nodes: EmbeddedStack, database_url: str, tmp_path: Path) -> dict[str, str]:
+    return {
+        "REDIS_URLS": ",".join(nodes.urls),
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret",
+        "CARDSHOP_INSTANCE_PATH": str(tmp_path / "instance"),
+        "CARDSHOP_RATELIMIT_ENABLED": "false",
+    }
+
+
+@pytest.fixture
+def serve(gunicorn_env: dict[str, str], tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Start real gunicorn servers for the test; all are stopped at the end."""
+    servers: list[Gunicorn] = []
+
+    def start(workers: int = 4, **env: str) -> Gunicorn:
+        server = Gunicorn({**gunicorn_env, **env}, workers=workers, log_dir=tmp_path).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
