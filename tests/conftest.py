@@ -79,7 +79,8 @@ def app(app_config: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPa
         db.create_all()
         yield app
         db.session.remove()
-        db.drop_all()
+        if db.engine.dialect.name != "sqlite":  # SQLite: a fresh file per test
+            db.drop_all()
         db.engine.dispose()
     runtime.runtime(app).close()
 
@@ -135,3 +136,63 @@ def serve(gunicorn_env: dict[str, str], tmp_path: Path):  # type: ignore[no-unty
     yield start
     for server in servers:
         server.stop()
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+    "locale": "zh-CN",
+    "timezone_id": "Asia/Shanghai",
+}
+
+
+@pytest.fixture(scope="session")
+def browser():  # type: ignore[no-untyped-def]
+    """Debian's headless Chromium driven by Playwright (never a downloaded browser)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def phone(browser):  # type: ignore[no-untyped-def]
+    """A new phone-sized browser context (390x844, zh-CN); call it again for a second customer."""
+    contexts = []
+
+    def open_context(**options):  # type: ignore[no-untyped-def]
+        context = browser.new_context(**{**PHONE, **options})
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context
+
+    yield open_context
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def screenshot(request):  # type: ignore[no-untyped-def]
+    """Save a page's screenshot under tests/artifacts/ (git-ignored), named after the test."""
+
+    def save(page, name: str) -> Path:  # type: ignore[no-untyped-def]
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"{request.node.name}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return save
