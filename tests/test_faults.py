@@ -15,11 +15,14 @@ import time
 import pytest
 import requests
 from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.exc import OperationalError
 
-from cardshop.errors import Busy, DatabaseUnavailable
+from cardshop.errors import Busy
 from cardshop.extensions import db
 from cardshop.models import Order, Product
-from cardshop.stock.service import _GuardRefused
+from cardshop.stock.combine import Sale
+from cardshop.stock.locks import Fence
+from cardshop.stock.selling import BatchSale, GuardRefused
 
 from .support import ROOT, order_payload
 from .test_gunicorn_race import hammer
@@ -134,24 +137,23 @@ def test_two_nodes_restarted_empty_are_rebuilt_from_the_database(app, make_produ
 
 
 def test_a_paused_lock_holder_is_refused_by_the_fence(app, make_product, stock) -> None:
-    """The steps of reserve(), with holder A paused past its lock's expiry in between."""
+    """The steps of a sale, with holder A paused past its lock's expiry in between."""
     make_product("HOT", stock_total=2)
     stock.locks.ttl = 0.3
-    lock_a = stock.locks.acquire("stock:HOT")
-    from cardshop.stock.locks import Fence
-
-    fence_a = Fence(lock_a, "stock:HOT", stock.locks.next_token("stock:HOT"))
-    stock._take("HOT", 1, "order-a", fence_a)  # A reserved on the counters...
+    fence_a = Fence(stock.locks.acquire("stock:HOT"), "stock:HOT", stock.locks.next_token("stock:HOT"))
+    sale_a = BatchSale(stock, "HOT", [Sale(1, "order-a", lambda session, product: "a")])
+    assert sale_a.take(fence_a)  # A reserved on the counters...
     time.sleep(0.5)  # ...then paused (GC, swap, SIGSTOP) until its lock expired
 
     stock.reserve("HOT", 1, "order-b", lambda session, product: None)  # B sells meanwhile
     stock.locks.ttl = 5.0
 
-    with pytest.raises(_GuardRefused) as refused:
-        stock._write_sale("HOT", 1, fence_a, lambda session, product: None)
+    with pytest.raises(GuardRefused) as refused:
+        sale_a.write_rows(sale_a.sales, fence_a)  # the database refuses A's old fence
     assert refused.value.stale
+    late = BatchSale(stock, "HOT", [Sale(1, "order-a2", lambda session, product: "a2")])
     with pytest.raises(Busy):
-        stock._take("HOT", 1, "order-a2", fence_a)  # and the nodes refuse its stale token
+        late.take(fence_a)  # and so do the nodes
     assert sold("HOT") == 1
     # A's reservation leaked on the counters (an undersell); reconcile gives it back (I4).
     stock.reconcile()
@@ -164,7 +166,7 @@ def test_a_failed_database_write_gives_the_stock_back(app, make_product, stock) 
     def write_fails(session, product):  # type: ignore[no-untyped-def]
         session.execute(text("SELECT * FROM no_such_table"))
 
-    with pytest.raises(DatabaseUnavailable):
+    with pytest.raises(OperationalError, match="no_such_table"):
         stock.reserve("HOT", 2, "doomed", write_fails)
     assert sold("HOT") == 0
     assert stock.counters(["HOT"]) == [[3], [3], [3]]

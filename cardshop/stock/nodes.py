@@ -11,8 +11,6 @@ decided.
 from __future__ import annotations
 
 import concurrent.futures
-import os
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -23,7 +21,9 @@ from redis.backoff import NoBackoff
 from redis.commands.core import Script
 from redis.retry import Retry
 
-LUA_SCRIPTS = ("reserve", "unreserve", "sync", "fence_floor")
+from .pool import shared_pool
+
+LUA_SCRIPTS = ("reserve", "unreserve", "sync", "fence_floor", "peek")
 
 
 def connect(urls: Iterable[str], *, socket_timeout: float, connect_timeout: float) -> list[redis.Redis]:
@@ -72,24 +72,9 @@ class NodeSet:
             )
             for name in LUA_SCRIPTS
         }
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self._pool_pid = 0
-        self._pool_lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.clients)
-
-    @property
-    def pool(self) -> concurrent.futures.ThreadPoolExecutor:
-        # Threads do not survive fork: a gunicorn worker builds its own pool.
-        if self._pool is None or self._pool_pid != os.getpid():
-            with self._pool_lock:
-                if self._pool is None or self._pool_pid != os.getpid():
-                    self._pool = concurrent.futures.ThreadPoolExecutor(
-                        max_workers=8 * len(self.clients), thread_name_prefix="cardshop-node"
-                    )
-                    self._pool_pid = os.getpid()
-        return self._pool
 
     def run_script(self, name: str, keys: Sequence[str], args: Sequence[Any], **options: Any) -> list[Reply]:
         """Run one registered Lua script on every node."""
@@ -109,7 +94,7 @@ class NodeSet:
         ``decided(replies_so_far)`` is true (then stragglers get ``grace`` seconds more).
         Nodes that did not answer in time are reported as :class:`NodeTimeout`.
         """
-        futures = {self.pool.submit(call, client): index for index, client in enumerate(self.clients)}
+        futures = {shared_pool().submit(call, client): index for index, client in enumerate(self.clients)}
         replies: dict[int, Reply] = {}
         try:
             for future in concurrent.futures.as_completed(futures, timeout=self.wait):
@@ -138,7 +123,5 @@ class NodeSet:
         return self.fanout(lambda client: client.ping())
 
     def close(self) -> None:
-        if self._pool is not None and self._pool_pid == os.getpid():
-            self._pool.shutdown(wait=False, cancel_futures=True)
         for client in self.clients:
             client.close()
