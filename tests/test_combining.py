@@ -13,13 +13,13 @@ from cardshop.errors import SoldOut
 from cardshop.extensions import db
 from cardshop.models import Product, StockEntry
 from cardshop.stock.combine import Combiner, Sale
-from cardshop.stock.pool import SharedBailOutExecutor
+from cardshop.stock.pool import NodeExecutor
 
 
 def test_pottery_runs_on_the_shared_pool() -> None:
     """pottery is pinned; if an upgrade moves this seam, the stock path slows down a lot."""
-    assert pottery.redlock.BailOutExecutor is SharedBailOutExecutor
-    assert pottery.nextid.BailOutExecutor is SharedBailOutExecutor
+    assert pottery.redlock.BailOutExecutor is NodeExecutor
+    assert pottery.nextid.BailOutExecutor is NodeExecutor
 
 
 def test_one_leader_sells_what_queued_meanwhile() -> None:

@@ -68,9 +68,8 @@ def place_order(
     terms = (catalog or TermsCache(max_age=0)).listed(session, order.sku)
     check_against_product(order, terms, now.astimezone(SHANGHAI).date())
     stock.refuse_if_sold_out(order.sku, order.qty, idempotency_key)
-    earlier = existing_order(session, idempotency_key, order)
-    if earlier is not None:
-        return earlier, False
+    # A repeated key is found by the counters (its marker) or by the database's unique
+    # key, both inside reserve(); either way it ends in the lookup below.
     agent_id, shop_code = _selling_agent(session, order.shop_code)
     if order.number:
         _check_number_free(session, terms.id, order.number)
@@ -108,7 +107,7 @@ def place_order(
         return row.order_no
 
     try:
-        order_no = stock.reserve(order.sku, order.qty, idempotency_key, record)
+        order_no = stock.reserve(order.sku, order.qty, idempotency_key, record, checked=True)
     except (AlreadyApplied, IntegrityError) as error:
         session.rollback()
         earlier = existing_order(session, idempotency_key, order)

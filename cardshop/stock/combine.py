@@ -12,11 +12,13 @@ changes.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 MAX_BATCH = 64
+HINT_SECONDS = 1.0  # how long what a batch saw left may spare later requests a sold-out check
 
 
 @dataclass(eq=False)
@@ -50,6 +52,18 @@ class Combiner:
         self._mutex = threading.Lock()
         self._queues: dict[str, list[Sale]] = {}
         self._leading: set[str] = set()
+        self._left: dict[str, tuple[int, float]] = {}
+
+    def note_left(self, sku: str, avail: int) -> None:
+        """Remember what the nodes agreed is left after a batch."""
+        self._left[sku] = (avail, time.monotonic())
+
+    def left(self, sku: str) -> int | None:
+        """What a batch of this process saw left less than HINT_SECONDS ago, if any."""
+        seen = self._left.get(sku)
+        if seen is None or time.monotonic() - seen[1] > HINT_SECONDS:
+            return None
+        return seen[0]
 
     def sell(self, sku: str, sale: Sale, sell_batch: Callable[[str, list[Sale]], None]) -> Any:
         """Queue ``sale``; lead a batch if nobody leads this product; return its outcome.

@@ -1,11 +1,10 @@
 """The Redis nodes: clients, the scripts they run, and fan-out with a bounded wait.
 
-Every node is an independent master. A call is sent to all of them at once from a
-thread pool that lives as long as the process (created lazily, so a forked gunicorn
-worker gets its own); the caller decides from the replies whether a majority agreed.
-A node that is down answers with an error at once; a hung one costs at most the
-socket timeout, and often less, because a fan-out returns as soon as its answer is
-decided.
+Every node is an independent master. A call goes to each of them (see pool.py: inline
+while a node is healthy, on a shared pool while it is suspect of hanging); the caller
+decides from the replies whether a majority agreed. A node that is down answers with
+an error at once; a hung one costs at most the socket timeout, and nothing once it is
+suspect, because a fan-out returns as soon as its answer is decided.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from redis.backoff import NoBackoff
 from redis.commands.core import Script
 from redis.retry import Retry
 
-from .pool import shared_pool
+from .pool import call_node
 
 LUA_SCRIPTS = ("reserve", "unreserve", "sync", "fence_floor", "peek")
 
@@ -94,7 +93,7 @@ class NodeSet:
         ``decided(replies_so_far)`` is true (then stragglers get ``grace`` seconds more).
         Nodes that did not answer in time are reported as :class:`NodeTimeout`.
         """
-        futures = {shared_pool().submit(call, client): index for index, client in enumerate(self.clients)}
+        futures = {call_node(client, call, client): index for index, client in enumerate(self.clients)}
         replies: dict[int, Reply] = {}
         try:
             for future in concurrent.futures.as_completed(futures, timeout=self.wait):

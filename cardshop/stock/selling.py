@@ -115,6 +115,7 @@ class BatchSale:
             self.undo(fence, self.sales)
             raise Resync()
         avail, outcomes = agreed
+        self.service.combiner.note_left(self.sku, avail)
         laggards = tally.disagreeing_nodes(avail, outcomes)
         if laggards:
             refused = [s for s, outcome in zip(self.sales, outcomes, strict=True) if outcome != "ok"]
