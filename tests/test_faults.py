@@ -15,7 +15,7 @@ import time
 import pytest
 import requests
 from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from cardshop.errors import Busy
 from cardshop.extensions import db
@@ -166,7 +166,7 @@ def test_a_failed_database_write_gives_the_stock_back(app, make_product, stock) 
     def write_fails(session, product):  # type: ignore[no-untyped-def]
         session.execute(text("SELECT * FROM no_such_table"))
 
-    with pytest.raises(OperationalError, match="no_such_table"):
+    with pytest.raises(DBAPIError, match="no_such_table"):
         stock.reserve("HOT", 2, "doomed", write_fails)
     assert sold("HOT") == 0
     assert stock.counters(["HOT"]) == [[3], [3], [3]]
@@ -207,7 +207,7 @@ def database_writes_blocked(database_url: str):  # type: ignore[no-untyped-def]
             conn.execute("ROLLBACK")
             conn.close()
     else:
-        engine = create_engine(database_url)
+        engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
         with engine.connect() as conn:
             conn.execute(text("SELECT id FROM products FOR UPDATE"))
             yield
