@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from flask import g
 from sqlalchemy import select
 
 from cardshop.extensions import db
@@ -101,3 +102,13 @@ def assert_ledger_adds_up() -> None:
     for wallet in db.session.scalars(select(Wallet)):
         for bucket in ("pending", "frozen", "settled", "withdrawing", "withdrawn", "points"):
             assert wallet.balance(bucket) == running.get((wallet.agent_id, bucket), 0), (wallet.agent_id, bucket)
+
+
+def log_in_as(client: Any, agent: Agent) -> Any:
+    """Put the agent in the client's session the way Flask-Login does after a login."""
+    with client.session_transaction() as session:
+        session["_user_id"] = agent.get_id()
+        session["_fresh"] = True
+    # The tests' app context outlives requests, and Flask-Login caches the user on g.
+    g.pop("_login_user", None)
+    return client

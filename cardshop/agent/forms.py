@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from ..services.withdrawals import PAYOUT_METHODS
@@ -36,6 +37,6 @@ class ShopForm(FlaskForm):
 
 class WithdrawForm(FlaskForm):
     amount = StringField("提现金额（元）", validators=[DataRequired("请填写提现金额"), Length(max=14)])
-    payout_method = SelectField("收款方式", choices=list(PAYOUT_METHODS.items()))
+    payout_method = SelectField("收款方式", choices=[SelectChoice(code, label) for code, label in PAYOUT_METHODS.items()])
     payout_account = StringField("收款账号", validators=[DataRequired("请填写收款账号"), Length(max=40)])
     confirmed = HiddenField(default="")
