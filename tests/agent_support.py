@@ -32,7 +32,7 @@ def make_agent(level: int = 0, upline: Agent | None = None, *, verified: bool = 
         password_hash=hasher.hash(password) if password else "",
         invite_code=f"9{n:05d}",
         shop_code=f"shop{n:05d}",
-        shop_name=f"小店{n}",
+        shop_name=f"测试小店{n:05d}",
         upline_id=upline.id if upline else None,
         level=level,
         verified=verified,

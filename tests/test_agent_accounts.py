@@ -51,7 +51,9 @@ def test_registration_refuses_a_taken_phone_a_bad_code_and_a_weak_password(clien
 def test_five_wrong_passwords_lock_the_account_for_thirty_minutes(client) -> None:
     agent = make_agent(password=PASSWORD)
     for attempt in range(1, 5):
-        page = client.post("/agent/login", data={"phone": agent.phone, "password": "wrong-pass1"}).get_data(as_text=True)
+        page = client.post("/agent/login", data={"phone": agent.phone, "password": "wrong-pass1"}).get_data(
+            as_text=True
+        )
         assert f"再错 {5 - attempt} 次" in page
     locked = client.post("/agent/login", data={"phone": agent.phone, "password": "wrong-pass1"})
     assert "已锁定" in locked.get_data(as_text=True)

@@ -55,7 +55,7 @@ def test_a_same_level_upline_earns_a_peer_reward_and_no_money(client, product) -
 
 
 def test_a_lower_level_upline_earns_nothing(client, product) -> None:
-    plain, gold = chain(0, 2)  # a 普通 upline above a 金钻 seller
+    _plain, gold = chain(0, 2)  # a 普通 upline above a 金钻 seller
     order = sell(client, gold)
     assert earned(order) == {gold.id: ("direct", 9500, 0)}
 
@@ -101,7 +101,7 @@ def test_money_freezes_on_recharge_and_settles_at_the_end_of_next_month(client, 
 
 
 def test_a_failed_order_voids_its_pending_commission(client, product) -> None:
-    black, plain = chain(1, 0)
+    _black, plain = chain(1, 0)
     order = sell(client, plain)
     deliver(client, order, "submitted", "failed")
     assert balances(plain) == {**balances(plain), "pending": 0, "frozen": 0, "settled": 0}

@@ -51,7 +51,7 @@ def test_a_bad_signature_is_refused_and_changes_nothing(client, make_product) ->
 
 def test_activated_before_shipped_is_recorded_and_refused(client, make_product) -> None:
     make_product("T-1")
-    black, plain = chain(1, 0)
+    _black, plain = chain(1, 0)
     order = sell(client, plain)
     deliver(client, order, "submitted")
     early = callback(client, order.order_no, "activated", event_id="up-7")

@@ -6,7 +6,8 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint
+from flask import Blueprint, Response, render_template
+from flask_wtf.csrf import CSRFError
 
 from ..models import LEVELS
 
@@ -32,6 +33,12 @@ def local_time(value: datetime | date | None, fmt: str = "%Y-%m-%d %H:%M") -> st
 @bp.context_processor
 def helpers() -> dict[str, Any]:
     return {"yuan": yuan, "local_time": local_time, "LEVELS": LEVELS}
+
+
+@bp.errorhandler(CSRFError)
+def csrf_failed(_error: CSRFError) -> tuple[Response | str, int]:
+    """A form without a valid token: most often a page left open too long."""
+    return render_template("error.html", code="csrf", message="页面已过期，请刷新后重试", status=400), 400
 
 
 from . import account, money, pages, shop  # noqa: E402,F401 - route modules attach to bp

@@ -37,6 +37,8 @@ class ShopForm(FlaskForm):
 
 class WithdrawForm(FlaskForm):
     amount = StringField("提现金额（元）", validators=[DataRequired("请填写提现金额"), Length(max=14)])
-    payout_method = SelectField("收款方式", choices=[SelectChoice(code, label) for code, label in PAYOUT_METHODS.items()])
+    payout_method = SelectField(
+        "收款方式", choices=[SelectChoice(code, label) for code, label in PAYOUT_METHODS.items()]
+    )
     payout_account = StringField("收款账号", validators=[DataRequired("请填写收款账号"), Length(max=40)])
     confirmed = HiddenField(default="")

@@ -162,7 +162,8 @@ def ledger(
 def order_numbers(session: DbSession, order_ids: set[int]) -> dict[int, str]:
     if not order_ids:
         return {}
-    return dict(session.execute(select(Order.id, Order.order_no).where(Order.id.in_(order_ids))).tuples())
+    rows = session.execute(select(Order.id, Order.order_no).where(Order.id.in_(order_ids)))
+    return {order_id: order_no for order_id, order_no in rows}
 
 
 def withdrawals(session: DbSession, agent_id: int, page: int = 1) -> Page[Withdrawal]:
