@@ -50,7 +50,7 @@ def agent_required(view: F) -> F:
             return redirect(url_for("agent.login", next=request.full_path.rstrip("?")))
         return view(*args, **kwargs)
 
-    return cast(F, wraps(view)(wrapped))
+    return cast(F, wrapped)
 
 
 def init_app(app: Flask) -> None:

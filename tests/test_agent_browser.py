@@ -97,6 +97,7 @@ def test_an_agent_registers_sells_gets_settled_and_withdraws(app, serve, gunicor
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
     )
     assert "1 order(s) settled" in settle.stdout, settle.stdout + settle.stderr
 

@@ -82,3 +82,12 @@ def test_shipped_carries_courier_and_failed_carries_its_reason(client, make_prod
     assert missing.status_code == 422 and "tracking_no" in missing.json["fields"]
     unknown = callback(client, "00000000000000000000", "submitted")
     assert unknown.status_code == 404
+
+
+def test_a_failure_before_opening_is_a_failed_review(client, make_product) -> None:
+    make_product("T-1")
+    order = sell(client, None)
+    response = callback(client, order.order_no, "failed", reason="身份证照片不清晰")
+    assert response.status_code == 200 and response.json["status"] == "rejected"
+    db.session.expire_all()
+    assert db.session.get(Order, order.id).status_reason == "身份证照片不清晰"

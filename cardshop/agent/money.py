@@ -8,7 +8,7 @@ from .. import runtime
 from ..auth import agent_required, current_agent
 from ..errors import CardshopError, Invalid
 from ..extensions import db, limiter
-from ..models import BUCKETS, ENTRY_KINDS
+from ..models import BUCKETS, ENTRY_KINDS, Agent
 from ..services import agent_reports as reports
 from ..services import withdrawals
 from ..services.wallets import wallet
@@ -97,7 +97,9 @@ def withdraw():  # type: ignore[no-untyped-def]
     return _render(agent, form, rules, errors, quote)
 
 
-def _render(agent, form, rules, errors, quote):  # type: ignore[no-untyped-def]
+def _render(
+    agent: Agent, form: WithdrawForm, rules: withdrawals.Policy, errors: dict[str, str], quote: withdrawals.Quote | None
+) -> str:
     balance = wallet(db.session, agent.id)
     return render_template(
         "agent/withdrawals.html",

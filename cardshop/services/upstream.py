@@ -24,7 +24,7 @@ from ..models import DbSession, Order, UpstreamEvent
 from ..stock import StockService
 from . import fulfilment
 
-# upstream event -> order status
+# upstream event -> order status (see target_status for "failed" before opening)
 EVENT_STATUS = {
     "submitted": "opening",
     "shipped": "shipped",
@@ -123,7 +123,7 @@ def receive(session: DbSession, stock: StockService, hold: LockHolder, callback:
         if earlier is not None:
             return _replay(earlier, order)
         order = session.get(Order, order.id) or order
-        target = EVENT_STATUS[callback.event]
+        target = target_status(callback.event, order.status)
         outcome = "applied" if fulfilment.can_move(order.status, target) else "refused"
         session.add(
             UpstreamEvent(
@@ -148,6 +148,13 @@ def receive(session: DbSession, stock: StockService, hold: LockHolder, callback:
             at=callback.at,
         )
         return Outcome(callback.event_id, order.order_no, "applied", order.status)
+
+
+def target_status(event: str, current: str) -> str:
+    """Where an event moves an order: a failure before opening is a failed review (审核失败)."""
+    if event == "failed" and current == "submitted":
+        return "rejected"
+    return EVENT_STATUS[event]
 
 
 def _replay(earlier: UpstreamEvent, order: Order) -> Outcome:
