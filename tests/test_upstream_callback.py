@@ -4,6 +4,7 @@ move is impossible, and nothing at all happens without the right signature."""
 from __future__ import annotations
 
 import json
+import threading
 
 from sqlalchemy import func, select
 
@@ -91,3 +92,26 @@ def test_a_failure_before_opening_is_a_failed_review(client, make_product) -> No
     assert response.status_code == 200 and response.json["status"] == "rejected"
     db.session.expire_all()
     assert db.session.get(Order, order.id).status_reason == "身份证照片不清晰"
+
+
+def test_the_same_event_delivered_twice_at_once_applies_once(app, client, make_product) -> None:
+    make_product("T-1")
+    black, plain = chain(1, 0)
+    order = sell(client, plain)
+    deliver(client, order, "submitted", "shipped", "activated")
+    barrier = threading.Barrier(2)
+    answers: list[int] = []
+
+    def deliver_once() -> None:
+        other = app.test_client()
+        barrier.wait()
+        answers.append(callback(other, order.order_no, "recharged", event_id="twin-1").status_code)
+
+    threads = [threading.Thread(target=deliver_once) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert answers == [200, 200]
+    assert balances(plain)["frozen"] == 5000 and balances(black)["frozen"] == 1000
+    assert db.session.scalar(select(func.count()).select_from(UpstreamEvent)) == 4

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from ..errors import BadRequest, CardshopError, Conflict, Invalid, NotFound
 from ..models import DbSession, Order, UpstreamEvent
@@ -136,17 +137,26 @@ def receive(session: DbSession, stock: StockService, hold: LockHolder, callback:
             )
         )
         # transition() commits the event record together with the move (or the refusal).
-        fulfilment.transition(
-            session,
-            stock,
-            order,
-            target,
-            reason=callback.reason,
-            source="upstream",
-            courier=callback.courier,
-            tracking_no=callback.tracking_no,
-            at=callback.at,
-        )
+        try:
+            fulfilment.transition(
+                session,
+                stock,
+                order,
+                target,
+                reason=callback.reason,
+                source="upstream",
+                courier=callback.courier,
+                tracking_no=callback.tracking_no,
+                at=callback.at,
+            )
+        except IntegrityError:
+            # The same event_id committed first elsewhere (our order lock had expired):
+            # the unique event_id kept this delivery from applying twice.
+            session.rollback()
+            first = session.scalars(select(UpstreamEvent).where(UpstreamEvent.event_id == callback.event_id)).first()
+            if first is None:
+                raise
+            return _replay(first, order)
         return Outcome(callback.event_id, order.order_no, "applied", order.status)
 
 
