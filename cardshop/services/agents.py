@@ -9,6 +9,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -29,8 +30,6 @@ from ..validation import (
 from .wallets import ensure_wallets
 
 hasher = PasswordHasher()
-# Verified against when the phone is unknown, so a wrong phone costs as long as a wrong password.
-_DUMMY_HASH = hasher.hash(secrets.token_hex(16))
 _SHOP_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 PASSWORD_MIN = 8
 AGENT_MIN_AGE = 18
@@ -121,7 +120,7 @@ def authenticate(
     now = now or datetime.now(UTC)
     agent = session.scalars(select(Agent).where(Agent.phone == normalize_mobile(phone))).first()
     if agent is None:
-        _verify(_DUMMY_HASH, password)
+        _verify(_dummy_hash(), password)  # a wrong phone costs as long as a wrong password
         raise LoginFailed()
     if agent.locked_until is not None and agent.locked_until > now:
         raise _locked(agent.locked_until, now)
@@ -135,6 +134,11 @@ def authenticate(
         agent.password_hash = hasher.hash(password)
     session.commit()
     return agent
+
+
+@cache
+def _dummy_hash() -> str:
+    return hasher.hash(secrets.token_hex(16))
 
 
 def _verify(password_hash: str, password: str) -> bool:

@@ -44,6 +44,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 
 from ..models import Agent, CommissionLine, DbSession, Order, OrderEvent
+from ..stock import StockService
 from . import fulfilment, levels
 from .wallets import Move, ensure_wallets, move, transfer
 
@@ -285,7 +286,7 @@ def due_orders(session: DbSession, today: date) -> list[Order]:
     )
 
 
-def settle_due(session: DbSession, stock: Any, today: date | None = None) -> list[Order]:
+def settle_due(session: DbSession, stock: StockService, today: date | None = None) -> list[Order]:
     """Move every due order to 已结算 (its lines settle through the listener); returns them."""
     today = today or datetime.now(SHANGHAI).date()
     settled = []

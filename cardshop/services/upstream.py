@@ -136,28 +136,33 @@ def receive(session: DbSession, stock: StockService, hold: LockHolder, callback:
                 happened_at=callback.at,
             )
         )
-        # transition() commits the event record together with the move (or the refusal).
-        try:
-            fulfilment.transition(
-                session,
-                stock,
-                order,
-                target,
-                reason=callback.reason,
-                source="upstream",
-                courier=callback.courier,
-                tracking_no=callback.tracking_no,
-                at=callback.at,
-            )
-        except IntegrityError:
-            # The same event_id committed first elsewhere (our order lock had expired):
-            # the unique event_id kept this delivery from applying twice.
-            session.rollback()
-            first = session.scalars(select(UpstreamEvent).where(UpstreamEvent.event_id == callback.event_id)).first()
-            if first is None:
-                raise
-            return _replay(first, order)
-        return Outcome(callback.event_id, order.order_no, "applied", order.status)
+        return _apply(session, stock, order, target, callback)
+
+
+def _apply(session: DbSession, stock: StockService, order: Order, target: str, callback: Callback) -> Outcome:
+    """Move the order; transition() commits the pending event record with the move (or
+    with the refusal, then raises Conflict)."""
+    try:
+        fulfilment.transition(
+            session,
+            stock,
+            order,
+            target,
+            reason=callback.reason,
+            source="upstream",
+            courier=callback.courier,
+            tracking_no=callback.tracking_no,
+            at=callback.at,
+        )
+    except IntegrityError:
+        # The same event_id committed first elsewhere (our order lock had expired):
+        # the unique event_id kept this delivery from applying twice.
+        session.rollback()
+        first = session.scalars(select(UpstreamEvent).where(UpstreamEvent.event_id == callback.event_id)).first()
+        if first is None:
+            raise
+        return _replay(first, order)
+    return Outcome(callback.event_id, order.order_no, "applied", order.status)
 
 
 def target_status(event: str, current: str) -> str:

@@ -123,20 +123,7 @@ def take_for_withdrawal(
     wallet = session.get(Wallet, agent.id)
     assert wallet is not None
     check_request(agent, wallet, amount_fen, policy=policy, now=now, method=method, account=account)
-    cutoff = now - timedelta(days=policy.interval_days)
-    taken = session.execute(
-        update(Wallet)
-        .where(
-            Wallet.agent_id == agent.id,
-            Wallet.settled >= amount_fen,
-            or_(Wallet.last_withdrawal_at.is_(None), Wallet.last_withdrawal_at <= cutoff),
-        )
-        .values(last_withdrawal_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if taken.rowcount != 1:  # type: ignore[attr-defined]
-        session.rollback()
-        raise Conflict("余额已变动或本周期已提现，请刷新后重试")
+    _claim_interval(session, agent.id, amount_fen, now, policy)
     price = quote(amount_fen, policy)
     withdrawal = Withdrawal(
         agent_id=agent.id,
@@ -158,6 +145,25 @@ def take_for_withdrawal(
         raise
     session.commit()
     return withdrawal
+
+
+def _claim_interval(session: DbSession, agent_id: int, amount_fen: int, now: datetime, policy: Policy) -> None:
+    """Stamp this request on the wallet, in one UPDATE that also re-checks the balance
+    and the interval; a concurrent request that got there first makes it match nothing."""
+    cutoff = now - timedelta(days=policy.interval_days)
+    taken = session.execute(
+        update(Wallet)
+        .where(
+            Wallet.agent_id == agent_id,
+            Wallet.settled >= amount_fen,
+            or_(Wallet.last_withdrawal_at.is_(None), Wallet.last_withdrawal_at <= cutoff),
+        )
+        .values(last_withdrawal_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        raise Conflict("余额已变动或本周期已提现，请刷新后重试")
 
 
 def _cause(kind: str, withdrawal: Withdrawal) -> Move:
