@@ -49,11 +49,13 @@ def two_agents(client, make_product, stock):  # type: ignore[no-untyped-def]
     return alice, bob, downline, order, taken
 
 
-@pytest.mark.parametrize("path", AGENT_PAGES)
-def test_anonymous_visitors_are_sent_to_login(client, path) -> None:
-    response = client.get(path)
-    assert response.status_code == 302
-    assert response.headers["Location"].startswith("/agent/login?next=/agent/")
+def test_anonymous_visitors_are_sent_to_login(client) -> None:
+    for path in AGENT_PAGES:
+        response = client.get(path)
+        assert response.status_code == 302, path
+        assert response.headers["Location"] == f"/agent/login?next={path}", path
+    for path in ("/agent/shop", "/agent/withdrawals", "/agent/verify"):
+        assert client.post(path, data={}).status_code == 302, path
 
 
 def test_agent_b_sees_none_of_agent_a(client, two_agents) -> None:
