@@ -123,3 +123,15 @@ def test_a_minor_cannot_become_an_agent(client) -> None:
     young = id_card(f"{datetime.now(UTC).year - 15}0101", "123")
     page = log_in_as(client, agent).post("/agent/verify", data={"name": "王五", "id_card": young})
     assert "年满 18 周岁" in page.get_data(as_text=True)
+
+
+def test_an_operator_sets_the_demo_roots_password_and_it_logs_in(app, client) -> None:
+    load_demo(db.session)
+    runner = app.test_cli_runner()
+    weak = runner.invoke(args=["cardshop", "agent-password", "13800000168", "--password", "short"])
+    assert weak.exit_code != 0 and "至少 8 位" in weak.output
+    done = runner.invoke(args=["cardshop", "agent-password", "13800000168", "--password", "rootpass168"])
+    assert "password set" in done.output
+    response = client.post("/agent/login", data={"phone": "13800000168", "password": "rootpass168"})
+    assert response.status_code == 302
+    assert "商务" in client.get("/agent/").get_data(as_text=True)

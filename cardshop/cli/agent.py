@@ -13,7 +13,7 @@ from .. import runtime
 from ..errors import CardshopError
 from ..extensions import db
 from ..models import WITHDRAWAL_STATUSES, Agent, Withdrawal
-from ..services import commissions, levels, withdrawals
+from ..services import agents, commissions, levels, withdrawals
 from ..services.agent_reports import today
 
 commands = click.Group("agent")
@@ -65,6 +65,21 @@ def agent_level(phone: str, level: int, floor: bool) -> None:
         agent.level_floor = level
     db.session.commit()
     click.echo(f"agent {agent.id} {phone}: level {level}{' (floor)' if floor else ''}")
+
+
+@commands.command("agent-password")
+@click.argument("phone")
+@click.password_option(help="The new password (prompted when omitted).")
+def agent_password(phone: str, password: str) -> None:
+    """Set an agent's password and lift a login lock (e.g. the demo root 13800000168)."""
+    agent = db.session.scalars(select(Agent).where(Agent.phone == phone)).one_or_none()
+    if agent is None:
+        raise click.ClickException(f"no agent with phone {phone}")
+    try:
+        agents.set_password(db.session, agent, password)
+    except CardshopError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"agent {agent.id} {phone}: password set")
 
 
 @commands.command("withdrawals")

@@ -178,6 +178,16 @@ def _locked(until: datetime, now: datetime) -> LoginLocked:
     return LoginLocked(f"登录失败次数过多，账号已锁定，请 {minutes} 分钟后再试")
 
 
+def set_password(session: DbSession, agent: Agent, password: str) -> Agent:
+    """Set a new password (operators, for the demo root or a locked-out agent); clears the lock."""
+    if (message := password_problem(password)) is not None:
+        raise Invalid(message, fields={"password": message})
+    agent.password_hash = hasher.hash(password)
+    agent.failed_logins, agent.locked_until = 0, None
+    session.commit()
+    return agent
+
+
 def id_card_digest(id_card: str, secret: str) -> str:
     """A keyed digest: finds a reused ID number without keeping the number."""
     key = hashlib.sha256(f"agent-id-card:{secret}".encode()).digest()
