@@ -15,12 +15,14 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from . import config, runtime
+from . import auth, config, runtime
+from .agent import bp as agent_bp
 from .api import bp as api_bp
 from .cli import cardshop_cli
 from .extensions import csrf, db, limiter, migrate
 from .handlers import register_errorhandlers
 from .health import bp as health_bp
+from .services import commissions
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,11 +76,13 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     limiter.init_app(app)
     runtime.init_app(app)
+    auth.init_app(app)
+    commissions.configure(app.config)
 
 
 def register_blueprints(app: Flask) -> None:
     csrf.exempt(api_bp)  # JSON clients send no cookies to forge; they authenticate otherwise
-    for blueprint in (health_bp, api_bp):
+    for blueprint in (health_bp, api_bp, agent_bp):
         app.register_blueprint(blueprint)
 
 

@@ -3,19 +3,41 @@
 from .agent import Agent
 from .base import Base, DbSession
 from .catalog import CARRIERS, LEVELS, PhoneNumber, Product, StockEntry
+from .money import (
+    BUCKETS,
+    ENTRY_KINDS,
+    LINE_STATES,
+    ROLES,
+    WITHDRAWAL_STATUSES,
+    CommissionLine,
+    LedgerEntry,
+    UpstreamEvent,
+    Wallet,
+    Withdrawal,
+)
 from .order import DEAD_STATUSES, STATUSES, Order, OrderEvent
 
 __all__ = [
+    "BUCKETS",
     "CARRIERS",
     "DEAD_STATUSES",
+    "ENTRY_KINDS",
     "LEVELS",
+    "LINE_STATES",
+    "ROLES",
     "STATUSES",
+    "WITHDRAWAL_STATUSES",
     "Agent",
     "Base",
+    "CommissionLine",
     "DbSession",
+    "LedgerEntry",
     "Order",
     "OrderEvent",
     "PhoneNumber",
     "Product",
     "StockEntry",
+    "UpstreamEvent",
+    "Wallet",
+    "Withdrawal",
 ]
