@@ -1,9 +1,14 @@
 """gunicorn settings for cardshop, read from the environment with sane defaults.
 
     CARDSHOP_BIND           127.0.0.1:8000
-    CARDSHOP_WORKERS        2 x cores + 1
-    CARDSHOP_WORKER_CLASS   sync (gthread when CARDSHOP_THREADS > 1)
-    CARDSHOP_THREADS        1
+    CARDSHOP_WORKERS        one per core (at least 2)
+    CARDSHOP_THREADS        16
+    CARDSHOP_WORKER_CLASS   gthread (sync when CARDSHOP_THREADS is 1)
+
+Threads matter for the stock path: the requests for one product waiting in one process
+are sold as one batch under one lock (cardshop/stock/combine.py), so fewer processes
+with more threads sell a hot product faster than many single-threaded processes that
+contend for its lock.
     CARDSHOP_TIMEOUT        30 seconds (a worker silent for longer is restarted)
     CARDSHOP_GRACEFUL_TIMEOUT 10 seconds
 
@@ -15,8 +20,8 @@ import multiprocessing
 import os
 
 bind = os.environ.get("CARDSHOP_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("CARDSHOP_WORKERS", multiprocessing.cpu_count() * 2 + 1))
-threads = int(os.environ.get("CARDSHOP_THREADS", "1"))
+workers = int(os.environ.get("CARDSHOP_WORKERS", max(2, multiprocessing.cpu_count())))
+threads = int(os.environ.get("CARDSHOP_THREADS", "16"))
 worker_class = os.environ.get("CARDSHOP_WORKER_CLASS", "gthread" if threads > 1 else "sync")
 timeout = int(os.environ.get("CARDSHOP_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("CARDSHOP_GRACEFUL_TIMEOUT", "10"))
