@@ -15,6 +15,7 @@ from flask import Flask, current_app
 
 from .embedded import EmbeddedStack
 from .extensions import db
+from .services.holds import HoldService
 from .stock import LockManager, NodeSet, StockService, connect
 
 
@@ -74,3 +75,7 @@ def runtime(app: Flask | None = None) -> Runtime:
 
 def stock() -> StockService:
     return runtime().stock()
+
+
+def holds() -> HoldService:
+    return HoldService(runtime().nodes, seconds=current_app.config["HOLD_SECONDS"])

@@ -14,7 +14,10 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import Busy, Conflict, Invalid, NotFound, NumberTaken
 from ..models import Agent, DbSession, Order, OrderEvent, PhoneNumber, Product
 from ..stock import AlreadyApplied, StockService
+from . import risk
+from .holds import ORDER_CLAIM_SECONDS, Hold, HoldService
 from .order_input import OrderInput, check_against_product
+from .risk import RiskRules
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -48,12 +51,21 @@ def existing_order(session: DbSession, idempotency_key: str, order: OrderInput) 
 
 
 def place_order(
-    session: DbSession, stock: StockService, order: OrderInput, *, idempotency_key: str, now: datetime | None = None
+    session: DbSession,
+    stock: StockService,
+    order: OrderInput,
+    *,
+    idempotency_key: str,
+    now: datetime | None = None,
+    rules: RiskRules | None = None,
 ) -> tuple[Order, bool]:
     """Sell the order's stock and write the order; returns (order, created).
 
     A repeated idempotency key returns the first order with created=False (I5).
-    Raises Invalid, NotFound, SoldOut, NumberTaken, Busy or StockUnavailable.
+    The risk rules run before the stock path, under a per-person lock. A picked
+    number must not be held by anyone else: the order holds it for its buyer (with
+    ``hold_token``, the buyer's own hold counts) and releases it once sold.
+    Raises Invalid, RiskRefused, NotFound, SoldOut, NumberTaken, Busy or StockUnavailable.
     """
     now = now or datetime.now(UTC)
     earlier = existing_order(session, idempotency_key, order)
@@ -64,7 +76,46 @@ def place_order(
     agent = _selling_agent(session, order.shop_code)
     if order.number:
         _check_number_free(session, product, order.number)
-    session.rollback()  # no transaction is held open while waiting for the lock
+    carrier = product.carrier
+    session.rollback()  # no transaction is held open while waiting for a lock
+    with risk.identity_guard(stock.locks, order.id_card, carrier):
+        earlier = existing_order(session, idempotency_key, order)  # a twin request won the guard first
+        if earlier is not None:
+            return earlier, False
+        risk.check(session, order, product, now, rules or RiskRules())
+        session.rollback()
+        claim = _claim_number(stock, order, idempotency_key)
+        try:
+            placed = _sell(session, stock, order, idempotency_key, agent=agent, now=now)
+        except BaseException:
+            if claim is not None and claim.fresh:
+                HoldService(stock.nodes).release(claim.sku, claim.msisdn, claim.owner)
+            raise
+        if claim is not None:
+            HoldService(stock.nodes).release(claim.sku, claim.msisdn, claim.owner)
+        return placed
+
+
+def _claim_number(stock: StockService, order: OrderInput, idempotency_key: str) -> Hold | None:
+    """Hold the picked number for this buyer while it is sold (NumberTaken if someone
+    else holds it). Without a hold token the owner is derived from the idempotency key,
+    so a retried request claims as the same buyer."""
+    if not order.number:
+        return None
+    owner = order.hold_token or "order-" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
+    return HoldService(stock.nodes).hold(order.sku, order.number, owner, seconds=ORDER_CLAIM_SECONDS)
+
+
+def _sell(
+    session: DbSession,
+    stock: StockService,
+    order: OrderInput,
+    idempotency_key: str,
+    *,
+    agent: Agent | None,
+    now: datetime,
+) -> tuple[Order, bool]:
+    agent_id, shop_code = (agent.id, agent.shop_code) if agent else (None, None)
 
     def record(session: DbSession, product: Product) -> Order:
         row = Order(
@@ -84,8 +135,8 @@ def place_order(
             city=order.city,
             district=order.district,
             address_detail=order.detail,
-            agent_id=agent.id if agent else None,
-            shop_code=agent.shop_code if agent else None,
+            agent_id=agent_id,
+            shop_code=shop_code,
             status="submitted",
             created_at=now,
         )

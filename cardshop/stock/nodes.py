@@ -23,7 +23,7 @@ from redis.backoff import NoBackoff
 from redis.commands.core import Script
 from redis.retry import Retry
 
-LUA_SCRIPTS = ("reserve", "unreserve", "sync", "fence_floor")
+LUA_SCRIPTS = ("reserve", "unreserve", "sync", "fence_floor", "hold", "unhold", "held")
 
 
 def connect(urls: Iterable[str], *, socket_timeout: float, connect_timeout: float) -> list[redis.Redis]:

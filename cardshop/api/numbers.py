@@ -1,0 +1,75 @@
+"""The number picker's API: free numbers of a product, and holding one.
+
+A hold belongs to the browser's token, kept in the signed session; a client without
+cookies sends the token it was given back in ``X-Hold-Token``.
+"""
+
+from __future__ import annotations
+
+from flask import jsonify, request, session
+
+from .. import runtime
+from ..errors import BadRequest
+from ..extensions import db
+from ..services import numbers
+from ..services.holds import new_owner_token
+from ..services.orders import listed_product
+from . import bp
+
+SESSION_OWNER = "hold_owner"
+
+
+def hold_owner(create: bool = False) -> str | None:
+    """This client's hold token: the X-Hold-Token header, else the session's."""
+    token = request.headers.get("X-Hold-Token", "").strip()[:64] or session.get(SESSION_OWNER)
+    if token is None and create:
+        token = new_owner_token()
+    if token:
+        session[SESSION_OWNER] = token
+    return token
+
+
+def _page_arg() -> int:
+    raw = request.args.get("page", "1")
+    if not raw.isdigit():
+        raise BadRequest("page 必须是正整数")
+    return int(raw)
+
+
+@bp.get("/products/<sku>/numbers")
+def list_numbers(sku: str):  # type: ignore[no-untyped-def]
+    product = listed_product(db.session, sku)
+    args = request.args
+    wanted = numbers.NumberFilter.parse(
+        args.get("ends", ""),
+        args.get("contains", "") or args.get("pattern", ""),
+        args.get("no4", "") in {"1", "true", "on"},
+    )
+    page = numbers.free_numbers(db.session, runtime.holds(), product, hold_owner(), wanted, page=_page_arg())
+    return jsonify(
+        {
+            "sku": sku,
+            "numbers": [choice.to_public() for choice in page.numbers],
+            "page": page.page,
+            "pages": page.pages,
+            "total": page.total,
+            "held_by_you": page.own,
+        }
+    )
+
+
+@bp.post("/products/<sku>/numbers/<msisdn>/hold")
+def hold(sku: str, msisdn: str):  # type: ignore[no-untyped-def]
+    product = listed_product(db.session, sku)
+    owner = hold_owner(create=True)
+    assert owner is not None
+    held = numbers.hold_number(db.session, runtime.holds(), product, msisdn, owner)
+    return jsonify(
+        {
+            "hold_token": owner,
+            "sku": held.sku,
+            "msisdn": held.msisdn,
+            "expires_at": held.expires_at.isoformat(),
+            "seconds_left": held.seconds_left,
+        }
+    )
