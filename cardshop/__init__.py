@@ -21,6 +21,7 @@ from .cli import cardshop_cli
 from .extensions import csrf, db, limiter, migrate
 from .handlers import register_errorhandlers
 from .health import bp as health_bp
+from .shop import bp as shop_bp
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,7 +80,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     csrf.exempt(api_bp)  # JSON clients send no cookies to forge; they authenticate otherwise
-    for blueprint in (health_bp, api_bp):
+    for blueprint in (health_bp, api_bp, shop_bp):
         app.register_blueprint(blueprint)
 
 

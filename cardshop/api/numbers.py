@@ -6,27 +6,15 @@ cookies sends the token it was given back in ``X-Hold-Token``.
 
 from __future__ import annotations
 
-from flask import jsonify, request, session
+from flask import jsonify, request
 
 from .. import runtime
+from ..browser import hold_owner, remember_held
 from ..errors import BadRequest
 from ..extensions import db
 from ..services import numbers
-from ..services.holds import new_owner_token
 from ..services.orders import listed_product
 from . import bp
-
-SESSION_OWNER = "hold_owner"
-
-
-def hold_owner(create: bool = False) -> str | None:
-    """This client's hold token: the X-Hold-Token header, else the session's."""
-    token = request.headers.get("X-Hold-Token", "").strip()[:64] or session.get(SESSION_OWNER)
-    if token is None and create:
-        token = new_owner_token()
-    if token:
-        session[SESSION_OWNER] = token
-    return token
 
 
 def _page_arg() -> int:
@@ -64,6 +52,7 @@ def hold(sku: str, msisdn: str):  # type: ignore[no-untyped-def]
     owner = hold_owner(create=True)
     assert owner is not None
     held = numbers.hold_number(db.session, runtime.holds(), product, msisdn, owner)
+    remember_held(held.sku, held.msisdn)
     return jsonify(
         {
             "hold_token": owner,
