@@ -178,7 +178,8 @@ def test_the_picker_filters_pages_and_badges(app, make_product) -> None:
     assert len(third["numbers"]) == 8
     ends = client.get("/api/products/PICK-2/numbers?ends=8888").json["numbers"]
     assert ends == [{"msisdn": "13800008888", "tags": ["AAAA"], "held_by_you": False}]
-    tags = {row["msisdn"]: row["tags"] for row in client.get("/api/products/PICK-2/numbers?contains=0000").json["numbers"]}
+    rows = client.get("/api/products/PICK-2/numbers?contains=0000").json["numbers"]
+    tags = {row["msisdn"]: row["tags"] for row in rows}
     assert tags["13800001234"] == ["ABCD"] and tags["13800001122"] == ["AABB"]
     without_four = client.get("/api/products/PICK-2/numbers?no4=1").json
     assert without_four["total"] == 48 - sum("4" in m for m in pool)

@@ -51,13 +51,14 @@ def orders_count() -> int:
 
 @pytest.fixture
 def plan(make_product):  # type: ignore[no-untyped-def]
-    return make_product("RISK-1", stock_total=50, carrier="unicom", min_age=18, max_age=60, excluded_regions=["西藏自治区"])
-
-
-def api_order(client, n: int = 0, key: str | None = None, **overrides):  # type: ignore[no-untyped-def]
-    return client.post(
-        "/api/orders", json=order_payload("RISK-1", n, **overrides), headers={"Idempotency-Key": key or uuid.uuid4().hex}
+    return make_product(
+        "RISK-1", stock_total=50, carrier="unicom", min_age=18, max_age=60, excluded_regions=["西藏自治区"]
     )
+
+
+def api_order(client, n: int = 0, **overrides):  # type: ignore[no-untyped-def]
+    payload = order_payload("RISK-1", n, **overrides)
+    return client.post("/api/orders", json=payload, headers={"Idempotency-Key": uuid.uuid4().hex})
 
 
 # ------------------------------------------------------------------ blocklist
@@ -65,7 +66,8 @@ def api_order(client, n: int = 0, key: str | None = None, **overrides):  # type:
 
 def test_a_blocked_id_number_cannot_order_through_the_api(app, client, plan) -> None:
     runner = app.test_cli_runner()
-    result = runner.invoke(args=["cardshop", "block", "add", "id_card", order_payload("RISK-1", 3)["customer"]["id_card"], "--reason", "身份盗用"])
+    blocked = order_payload("RISK-1", 3)["customer"]["id_card"]
+    result = runner.invoke(args=["cardshop", "block", "add", "id_card", blocked, "--reason", "身份盗用"])
     assert result.exit_code == 0, result.output
     response = api_order(client, 3)
     assert response.status_code == 422

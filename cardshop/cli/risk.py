@@ -1,9 +1,9 @@
 """Risk commands: the blocklist of ID numbers and phones that may not order.
 
-    flask --app wsgi cardshop block add id_card 11010519900101123X --reason "盗用身份"
-    flask --app wsgi cardshop block add phone 13800000000 --reason "恶意下单"
-    flask --app wsgi cardshop block list [--kind phone]
-    flask --app wsgi cardshop block remove phone 13800000000
+flask --app wsgi cardshop block add id_card 11010519900101123X --reason "盗用身份"
+flask --app wsgi cardshop block add phone 13800000000 --reason "恶意下单"
+flask --app wsgi cardshop block list [--kind phone]
+flask --app wsgi cardshop block remove phone 13800000000
 """
 
 from __future__ import annotations
