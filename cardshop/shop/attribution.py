@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from flask import g
-
 from ..browser import attributed_shop
 from ..extensions import db
 from ..models import Agent
@@ -11,9 +9,7 @@ from ..services.catalogue import shop_agent
 
 
 def current_shop() -> Agent | None:
-    """The selling agent for this request, if the browser came through a shop that
-    may still sell; looked up once per request."""
-    if "shop_agent" not in g:
-        code = attributed_shop()
-        g.shop_agent = shop_agent(db.session, code) if code else None
-    return g.shop_agent  # type: ignore[no-any-return]
+    """The selling agent for this request, if the browser came through a shop that may
+    still sell (an agent deactivated since then no longer gets the orders)."""
+    code = attributed_shop()
+    return shop_agent(db.session, code) if code else None
