@@ -18,12 +18,14 @@ Keys on every node, for a product ``sku`` and a number ``msisdn``:
 
 from __future__ import annotations
 
+import random
 import secrets
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from ..errors import NumberTaken, StockUnavailable
+from ..errors import Busy, NumberTaken, StockUnavailable
 from ..stock.nodes import NodeSet, Reply
 
 # While an order is being placed for a number its buyer did not hold (API clients that
@@ -67,29 +69,50 @@ def _text(raw: object) -> str:
 
 
 class HoldService:
-    def __init__(self, nodes: NodeSet, *, seconds: int = 600) -> None:
+    def __init__(self, nodes: NodeSet, *, seconds: int = 600, wait: float = 0.5, retry_max: float = 0.02) -> None:
         self.nodes = nodes
         self.seconds = seconds
+        self.wait = wait  # longest time spent retrying split votes
+        self.retry_max = retry_max
 
     def hold(self, sku: str, msisdn: str, owner: str, *, seconds: int | None = None) -> Hold:
         """Hold ``msisdn`` for ``owner`` and release what the owner held before.
 
-        Raises NumberTaken when another owner holds it on a majority (or when no
-        majority could be won because of a competing hold), StockUnavailable when
-        fewer than a majority of nodes answer. The caller checks first that the
+        Raises NumberTaken when another owner holds it on a majority, Busy when
+        racers kept splitting the nodes' votes until the deadline, StockUnavailable
+        when fewer than a majority of nodes answer. The caller checks first that the
         number belongs to the product and is unsold in the database.
         """
-        ttl_ms = (seconds or self.seconds) * 1000
+        deadline = time.monotonic() + self.wait
+        while True:
+            granted = self._try_hold(sku, msisdn, owner, (seconds or self.seconds) * 1000)
+            if granted is not None:
+                return self._won(sku, msisdn, owner, granted)
+            if time.monotonic() >= deadline:
+                raise Busy()
+            # A split vote: several customers took one node each and all rolled back.
+            # Retry after a random pause so that one of them gets a majority.
+            time.sleep(random.uniform(0, self.retry_max))  # noqa: S311 - jitter, not secrets
+
+    def _try_hold(self, sku: str, msisdn: str, owner: str, ttl_ms: int) -> list[Reply] | None:
+        """The granting replies when a majority granted; None after a split vote
+        (rolled back); raises NumberTaken or StockUnavailable."""
         keys = [number_key(sku, msisdn), index_key(sku), owner_key(owner)]
         replies = self.nodes.run_script("hold", keys, [owner, msisdn, ttl_ms, sku])
         granted = [r for r in replies if r.ok and _text(r.value[0]) in {"ok", "mine"}]
-        answered = sum(1 for r in replies if r.ok)
-        if len(granted) < self.nodes.quorum:
-            fresh_nodes = [r.node for r in granted if _text(r.value[0]) == "ok"]
-            self._release_on(fresh_nodes, sku, msisdn, owner)
-            if answered < self.nodes.quorum:
-                raise StockUnavailable()
+        if len(granted) >= self.nodes.quorum:
+            return granted
+        self._release_on([r.node for r in granted if _text(r.value[0]) == "ok"], sku, msisdn, owner)
+        unreachable = sum(1 for r in replies if not r.ok)
+        if len(replies) - unreachable < self.nodes.quorum:
+            raise StockUnavailable()
+        holders = [_text(r.value[2]) for r in replies if r.ok and _text(r.value[0]) == "taken"]
+        # Someone who may hold a majority (counting the nodes we cannot see) keeps it.
+        if any(holders.count(holder) + unreachable >= self.nodes.quorum for holder in holders):
             raise NumberTaken()
+        return None
+
+    def _won(self, sku: str, msisdn: str, owner: str, granted: list[Reply]) -> Hold:
         previous = {_text(r.value[2]) for r in granted} - {""}
         for entry in previous:
             previous_sku, _, previous_msisdn = entry.partition(" ")

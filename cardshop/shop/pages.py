@@ -17,12 +17,17 @@ from ..services.orders import listed_product
 from . import bp
 
 
+def _catalogue_page(**context: object) -> str:
+    """The plans in their listing order, sold-out ones last."""
+    products = catalogue.listed_products(db.session)
+    left = catalogue.availability(runtime.stock(), products)
+    products.sort(key=lambda p: left[p.sku] <= 0)
+    return render_template("shop/catalogue.html", products=products, left=left, **context)
+
+
 @bp.get("/")
 def index() -> str:
-    products = catalogue.listed_products(db.session)
-    return render_template(
-        "shop/catalogue.html", products=products, left=catalogue.availability(runtime.stock(), products)
-    )
+    return _catalogue_page()
 
 
 @bp.get("/s/<shop_code>")
@@ -31,14 +36,7 @@ def agent_shop(shop_code: str) -> ResponseReturnValue:
     agent = catalogue.shop_agent(db.session, shop_code)
     if agent is None:
         return make_response(render_template("shop/shop_closed.html"), 404)
-    products = catalogue.listed_products(db.session)
-    page = render_template(
-        "shop/catalogue.html",
-        products=products,
-        left=catalogue.availability(runtime.stock(), products),
-        current_shop=agent,
-    )
-    response = make_response(page)
+    response = make_response(_catalogue_page(current_shop=agent))
     remember_shop(response, agent.shop_code)
     return response
 

@@ -8,19 +8,20 @@
 -- ARGV[3]  hold lifetime in milliseconds
 -- ARGV[4]  sku
 --
--- Returns {status, ttl_ms, previous}; status is one of
+-- Returns {status, ttl_ms, other}; status is one of
 --   ok     held now for ARGV[3] ms
 --   mine   the owner held it already: nothing changes, ttl_ms is what is left
 --   taken  another owner holds it: nothing changes, ttl_ms is what is left of theirs
--- previous is the "<sku> <msisdn>" the owner held before on this node (the caller
--- releases it once the new hold is won on a majority), or "".
+-- For ok and mine, other is the "<sku> <msisdn>" the owner held before on this node
+-- (the caller releases it once the new hold is won on a majority), or "". For taken,
+-- other is the owner holding it (the caller tells a lost race from a split vote).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local owner, msisdn, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local this = ARGV[4] .. ' ' .. msisdn
 local current = redis.call('GET', KEYS[1])
 if current and current ~= owner then
-  return {'taken', redis.call('PTTL', KEYS[1]), ''}
+  return {'taken', redis.call('PTTL', KEYS[1]), current}
 end
 local previous = redis.call('GET', KEYS[3]) or ''
 if previous == this then
