@@ -87,6 +87,30 @@ def test_a_blocked_phone_is_refused_next_to_the_phone_field(app, client, plan) -
     assert orders_count() == 0
 
 
+def test_a_blocked_id_number_is_shown_next_to_the_id_field(app, client, plan) -> None:
+    blocked = order_payload("RISK-1", 15)["customer"]["id_card"]
+    app.test_cli_runner().invoke(args=["cardshop", "block", "add", "id_card", blocked, "--reason", "冒用"])
+    response = submit_form(client, "RISK-1", form_data(15))
+    assert response.status_code == 422
+    assert "暂不能办理" in error_next_to(response.get_data(as_text=True), "id_card")
+    assert orders_count() == 0
+
+
+def test_a_blocked_phone_cannot_order_through_the_api(app, client, plan) -> None:
+    app.test_cli_runner().invoke(args=["cardshop", "block", "add", "phone", "13800000016", "--reason", "恶意下单"])
+    response = api_order(client, 16)
+    assert response.status_code == 422 and response.json["error"] == "risk_refused"
+    assert set(response.json["fields"]) == {"customer.phone"}
+    assert orders_count() == 0
+
+
+def test_the_rules_follow_the_configuration(app, client, plan) -> None:
+    app.config["RISK_WINDOW_DAYS"] = 1
+    five_old_orders(17)  # forty days apart: outside even the default window
+    app.config["RISK_MAX_LIVE_PER_CARRIER"] = 6
+    assert api_order(client, 17).status_code == 201
+
+
 def test_the_block_command_lists_and_removes_entries(app, client, plan) -> None:
     runner = app.test_cli_runner()
     value = order_payload("RISK-1", 7)["customer"]["id_card"]

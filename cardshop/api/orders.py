@@ -12,6 +12,7 @@ from .. import runtime
 from ..errors import BadRequest, Invalid
 from ..extensions import db
 from ..services import order_input, orders
+from ..services.risk import RiskRules
 from . import bp
 
 IDEMPOTENCY_KEY_MAX = 80
@@ -33,7 +34,8 @@ def create_order():  # type: ignore[no-untyped-def]
     if len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
         raise Invalid(fields={"Idempotency-Key": f"不能超过 {IDEMPOTENCY_KEY_MAX} 个可见字符"})
     order = order_input.parse(json_body(), max_qty=current_app.config["MAX_QTY"])
-    placed, created = orders.place_order(db.session, runtime.stock(), order, idempotency_key=key)
+    rules = RiskRules.from_config(current_app.config)
+    placed, created = orders.place_order(db.session, runtime.stock(), order, idempotency_key=key, rules=rules)
     body = {"order_no": placed.order_no, "status": placed.status, "status_label": placed.status_label}
     return jsonify(body), (201 if created else 200)
 

@@ -8,7 +8,7 @@ from flask.typing import ResponseReturnValue
 
 from .. import regions, runtime
 from ..browser import forget_held, hold_owner, remember_held, remember_shop
-from ..errors import Invalid, NumberTaken, StockUnavailable
+from ..errors import Busy, Invalid, NumberTaken, StockUnavailable
 from ..extensions import db
 from ..models import Product
 from ..services import catalogue, numbers
@@ -81,8 +81,8 @@ def hold_number(sku: str, msisdn: str) -> ResponseReturnValue:
     assert owner is not None
     try:
         held: Hold = numbers.hold_number(db.session, runtime.holds(), product, msisdn, owner)
-    except NumberTaken as taken:
-        flash(f"{msisdn}：{taken.message}", "error")
+    except (NumberTaken, Busy) as refused:
+        flash(f"{msisdn}：{refused.message}", "error")
         return redirect(url_for("shop.product_page", sku=sku, _anchor="numbers"), 303)
     remember_held(held.sku, held.msisdn)
     return redirect(url_for("shop.order_form", sku=sku), 303)
