@@ -104,6 +104,7 @@ def test_a_sold_out_product_says_so_and_offers_others(client, catalogue) -> None
     html = text(client.get("/p/GONE-1"))
     assert "该套餐已售罄" in html
     assert 'href="/p/FLASH-1"' in html and "立即办理" not in html
+    assert "仅剩 3 张" in html and "仅剩 5 张" in html  # what is really left of the others
     assert client.get("/p/GONE-1/order").status_code == 303
 
 
@@ -230,3 +231,14 @@ def test_the_form_token_is_fresh_each_time(client, catalogue) -> None:
     tokens.add(re.search(r'name="token" type="hidden" value="(\w+)"', text(client.get("/p/FLASH-1/order"))).group(1))
     assert len(tokens) == 2 and all(len(t) == 32 for t in tokens)
     assert uuid.UUID(tokens.pop())
+
+
+def test_lookup_shows_a_failed_order_with_its_reason(client, catalogue, stock) -> None:
+    from cardshop.services.fulfilment import transition
+
+    client.post("/api/orders", json=order_payload("FLASH-1", 12), headers={"Idempotency-Key": "k12"})
+    order = db.session.scalars(select(Order)).one()
+    transition(db.session, stock, order, "rejected", reason="身份证信息与公安系统不一致", source="upstream")
+    html = text(client.post("/orders/lookup", data={"phone": "13800000012", "id_tail": order.id_card[-6:]}))
+    assert "审核失败" in html and "原因：身份证信息与公安系统不一致" in html
+    assert "开卡中" not in html  # a dead order has no steps ahead

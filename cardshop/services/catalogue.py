@@ -29,13 +29,16 @@ def availability(stock: StockService, products: list[Product]) -> dict[str, int]
     return result
 
 
-def alternatives(session: DbSession, stock: StockService, product: Product, limit: int = 3) -> list[Product]:
-    """Other listed plans in stock, the same carrier first, for a sold-out product page."""
+def alternatives(
+    session: DbSession, stock: StockService, product: Product, limit: int = 3
+) -> list[tuple[Product, int]]:
+    """Other listed plans in stock with what is left of each, the same carrier first,
+    for a sold-out product page."""
     others = [p for p in listed_products(session) if p.id != product.id]
     left = availability(stock, others)
     in_stock = [p for p in others if left[p.sku] > 0]
     in_stock.sort(key=lambda p: (p.carrier != product.carrier, p.sort_order, p.id))
-    return in_stock[:limit]
+    return [(p, left[p.sku]) for p in in_stock[:limit]]
 
 
 def shop_agent(session: DbSession, shop_code: str) -> Agent | None:
