@@ -242,3 +242,19 @@ def test_lookup_shows_a_failed_order_with_its_reason(client, catalogue, stock) -
     html = text(client.post("/orders/lookup", data={"phone": "13800000012", "id_tail": order.id_card[-6:]}))
     assert "审核失败" in html and "原因：身份证信息与公安系统不一致" in html
     assert "开卡中" not in html  # a dead order has no steps ahead
+
+
+def test_holding_numbers_is_rate_limited_against_hoarding(app_config, catalogue) -> None:
+    limited = create_app({**app_config, "RATELIMIT_ENABLED": True, "HOLD_RATE_LIMIT": "2 per minute"})
+    numbers = ["13912348888", "13912341234", "13912340001"]
+    # A bot dropping its cookies each time still comes from one address.
+    codes = [limited.test_client().post(f"/api/products/PICK-1/numbers/{n}/hold").status_code for n in numbers]
+    assert codes == [200, 200, 429]
+    page = limited.test_client().post("/p/PICK-1/numbers/13912340001/hold")
+    assert page.status_code == 429 and "操作过于频繁" in text(page)
+
+
+def test_a_selectable_plan_cannot_be_ordered_without_a_number(client, catalogue) -> None:
+    response = client.post("/p/PICK-1/order", data=form_data(13))
+    assert response.status_code == 303 and response.headers["Location"].endswith("/p/PICK-1#numbers")
+    assert db.session.scalar(select(func.count(Order.id))) == 0

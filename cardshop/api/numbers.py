@@ -11,7 +11,8 @@ from flask import jsonify, request
 from .. import runtime
 from ..browser import hold_owner, remember_held
 from ..errors import BadRequest
-from ..extensions import db
+from ..extensions import db, limiter
+from ..limits import hold_rate_limit
 from ..services import numbers
 from ..services.orders import listed_product
 from . import bp
@@ -47,6 +48,7 @@ def list_numbers(sku: str):  # type: ignore[no-untyped-def]
 
 
 @bp.post("/products/<sku>/numbers/<msisdn>/hold")
+@limiter.shared_limit(hold_rate_limit, scope="number-holds")
 def hold(sku: str, msisdn: str):  # type: ignore[no-untyped-def]
     product = listed_product(db.session, sku)
     owner = hold_owner(create=True)

@@ -18,6 +18,7 @@ from .. import runtime
 from ..browser import forget_held, held_number, hold_owner, placed_here, remember_order
 from ..errors import Busy, Conflict, Invalid, NumberTaken, RiskRefused, SoldOut
 from ..extensions import db, limiter
+from ..limits import lookup_rate_limit
 from ..models import Order, Product
 from ..services import catalogue, lookup, order_input, orders
 from ..services.holds import Hold
@@ -68,6 +69,9 @@ def submit_order(sku: str) -> ResponseReturnValue:
         form.token.data = uuid.uuid4().hex
     if not form.validate_on_submit():  # only the CSRF token has validators here
         return _render(product, form, 400, number=number, hold=hold, problems=["页面已过期，请重新提交"])
+    if product.number_selectable and number is None:
+        flash("请先选择一个号码", "error")
+        return redirect(url_for("shop.product_page", sku=sku, _anchor="numbers"), 303)
     try:
         placed = _place(product, form, number)
     except (Invalid, RiskRefused) as refused:
@@ -132,12 +136,8 @@ def order_page(order_no: str) -> ResponseReturnValue:
     return make_response(render_template("shop/confirmation.html", order=order))
 
 
-def _lookup_limit() -> str:
-    return str(current_app.config["LOOKUP_RATE_LIMIT"])
-
-
 @bp.route("/orders/lookup", methods=["GET", "POST"])
-@limiter.limit(_lookup_limit, methods=["POST"])
+@limiter.limit(lookup_rate_limit, methods=["POST"])
 def lookup_page() -> ResponseReturnValue:
     form = LookupForm()
     found: list[Order] | None = None

@@ -9,7 +9,8 @@ from flask.typing import ResponseReturnValue
 from .. import regions, runtime
 from ..browser import forget_held, hold_owner, remember_held, remember_shop
 from ..errors import Busy, Invalid, NumberTaken, StockUnavailable
-from ..extensions import db
+from ..extensions import db, limiter
+from ..limits import hold_rate_limit
 from ..models import Product
 from ..services import catalogue, numbers
 from ..services.holds import Hold
@@ -74,6 +75,7 @@ def _picker(product: Product) -> dict[str, object]:
 
 
 @bp.post("/p/<sku>/numbers/<msisdn>/hold")
+@limiter.shared_limit(hold_rate_limit, scope="number-holds")
 def hold_number(sku: str, msisdn: str) -> ResponseReturnValue:
     """Pick a number: hold it for this browser, then fill in the order."""
     product = listed_product(db.session, sku)
