@@ -74,17 +74,25 @@
       .catch(function () { /* the server-rendered options still work */ });
   }
 
-  // One click, one order: the idempotency token already makes repeats harmless;
-  // disabling the button tells the customer their order is on its way.
+  // One click, one order: the form's idempotency token already makes a repeat
+  // harmless on the server; holding back the second click keeps the first request
+  // alive and tells the customer their order is on its way.
   function submitOnce() {
-    document.querySelectorAll("form.order-form").forEach(function (form) {
-      form.addEventListener("submit", function () {
-        var button = form.querySelector("button[type=submit]");
-        if (form.dataset.sent) { return; }
+    var forms = document.querySelectorAll("form.order-form");
+    forms.forEach(function (form) {
+      var button = form.querySelector("button[type=submit]");
+      var label = button ? button.textContent : "";
+      form.addEventListener("submit", function (event) {
+        if (form.dataset.sent) { event.preventDefault(); return; }
         form.dataset.sent = "1";
         if (button) {
           setTimeout(function () { button.disabled = true; button.textContent = "提交中…"; }, 0);
         }
+      });
+      // Back from the confirmation (page restored from cache): usable again.
+      window.addEventListener("pageshow", function () {
+        delete form.dataset.sent;
+        if (button) { button.disabled = false; button.textContent = label; }
       });
     });
   }
