@@ -25,7 +25,7 @@ from pottery import QuorumIsImpossible, QuorumNotAchieved, ReleaseUnlockedLock
 from sqlalchemy import func, select
 
 from ..errors import RiskRefused
-from ..models import BLOCK_KINDS, DEAD_STATUSES, BlockEntry, DbSession, Order, Product
+from ..models import BLOCK_KINDS, CARRIERS, DEAD_STATUSES, BlockEntry, DbSession, Order
 from ..stock import LockManager
 from ..validation import normalize_id_card
 from .order_input import OrderInput
@@ -41,13 +41,13 @@ class RiskRules:
         return cls(config["RISK_WINDOW_DAYS"], config["RISK_MAX_LIVE_PER_CARRIER"])
 
 
-def check(session: DbSession, order: OrderInput, product: Product, now: datetime, rules: RiskRules) -> None:
+def check(session: DbSession, order: OrderInput, carrier_code: str, now: datetime, rules: RiskRules) -> None:
     """Raise RiskRefused, with the rule's message on the field it is about, or return."""
     blocked = blocked_fields(session, order.id_card, order.phone)
     if blocked:
         raise RiskRefused("该订单未通过风控审核，如有疑问请联系客服", fields=blocked)
-    carrier = product.carrier_name
-    live = [Order.id_card == order.id_card, Order.carrier == product.carrier, Order.status.not_in(DEAD_STATUSES)]
+    carrier = CARRIERS.get(carrier_code, carrier_code)
+    live = [Order.id_card == order.id_card, Order.carrier == carrier_code, Order.status.not_in(DEAD_STATUSES)]
     recent = session.scalar(
         select(func.count(Order.id)).where(*live, Order.created_at >= now - timedelta(days=rules.window_days))
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..browser import attributed_shop
 from ..extensions import db
 from ..models import Agent
-from ..services.catalogue import shop_agent
+from ..services.storefront import shop_agent
 
 
 def current_shop() -> Agent | None:

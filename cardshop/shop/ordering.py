@@ -20,7 +20,7 @@ from ..errors import Busy, Conflict, Invalid, NumberTaken, RiskRefused, SoldOut
 from ..extensions import db, limiter
 from ..limits import lookup_rate_limit
 from ..models import Order, Product
-from ..services import catalogue, lookup, order_input, orders
+from ..services import lookup, order_input, orders, storefront
 from ..services.holds import Hold
 from ..services.risk import RiskRules
 from . import bp
@@ -49,7 +49,7 @@ def _render(product: Product, form: OrderForm, status: int = 200, **context: Any
 @bp.get("/p/<sku>/order")
 def order_form(sku: str) -> ResponseReturnValue:
     product = orders.listed_product(db.session, sku)
-    if catalogue.availability(runtime.stock(), [product])[sku] <= 0:
+    if storefront.availability(runtime.stock(), [product])[sku] <= 0:
         flash("该套餐已售罄，看看其他套餐吧", "error")
         return redirect(url_for("shop.product_page", sku=sku), 303)
     number, hold = _held(product)
@@ -116,11 +116,13 @@ def _place(product: Product, form: OrderForm, number: str | None) -> Order:
         raise
     if not form.agree.data:
         raise Invalid(fields={"agree": "请阅读并勾选同意后再提交"})
+    current = runtime.runtime()
     placed, _ = orders.place_order(
         db.session,
-        runtime.stock(),
+        current.stock(),
         order,
         idempotency_key=f"form-{form.token.data}",
+        catalog=current.catalog,
         rules=RiskRules.from_config(current_app.config),
     )
     return placed

@@ -12,7 +12,7 @@ from ..errors import Busy, Invalid, NumberTaken, StockUnavailable
 from ..extensions import db, limiter
 from ..limits import hold_rate_limit
 from ..models import Product
-from ..services import catalogue, numbers
+from ..services import numbers, storefront
 from ..services.holds import Hold
 from ..services.orders import listed_product
 from . import bp
@@ -20,8 +20,8 @@ from . import bp
 
 def _catalogue_page(**context: object) -> str:
     """The plans in their listing order, sold-out ones last."""
-    products = catalogue.listed_products(db.session)
-    left = catalogue.availability(runtime.stock(), products)
+    products = storefront.listed_products(db.session)
+    left = storefront.availability(runtime.stock(), products)
     products.sort(key=lambda p: left[p.sku] <= 0)
     return render_template("shop/catalogue.html", products=products, left=left, **context)
 
@@ -34,7 +34,7 @@ def index() -> str:
 @bp.get("/s/<shop_code>")
 def agent_shop(shop_code: str) -> ResponseReturnValue:
     """An agent's shop link: the catalogue, and the browser remembers the shop."""
-    agent = catalogue.shop_agent(db.session, shop_code)
+    agent = storefront.shop_agent(db.session, shop_code)
     if agent is None:
         return make_response(render_template("shop/shop_closed.html"), 404)
     response = make_response(_catalogue_page(current_shop=agent))
@@ -45,10 +45,10 @@ def agent_shop(shop_code: str) -> ResponseReturnValue:
 @bp.get("/p/<sku>")
 def product_page(sku: str) -> ResponseReturnValue:
     product = listed_product(db.session, sku)
-    left = catalogue.availability(runtime.stock(), [product])[sku]
+    left = storefront.availability(runtime.stock(), [product])[sku]
     context: dict[str, object] = {"product": product, "left": left, "picker": None, "hold": None}
     if left <= 0:
-        context["alternatives"] = catalogue.alternatives(db.session, runtime.stock(), product)
+        context["alternatives"] = storefront.alternatives(db.session, runtime.stock(), product)
     elif product.number_selectable:
         context.update(_picker(product))
     status = 422 if context.get("filter_errors") else 200

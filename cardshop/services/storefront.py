@@ -1,4 +1,4 @@
-"""What the shop front shows: listed plans with what is left, agents' shops, and
+"""The shop front's reads: listed plans with what is left, agents' shops, and
 other plans to offer when one is sold out."""
 
 from __future__ import annotations
