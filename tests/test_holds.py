@@ -224,3 +224,13 @@ def test_customers_racing_over_http_get_one_hold_and_one_sale(serve, app, picker
         timeout=10,
     )
     assert winner_order.status_code == 201, winner_order.json()
+
+
+def test_a_client_without_cookies_keeps_its_hold_with_the_token(app, picker_product) -> None:
+    api = app.test_client(use_cookies=False)
+    token = api.post("/api/products/PICK-1/numbers/13912340001/hold").json["hold_token"]
+    mine = api.get("/api/products/PICK-1/numbers", headers={"X-Hold-Token": token}).json
+    assert mine["held_by_you"] == "13912340001"
+    again = api.post("/api/products/PICK-1/numbers/13912341234/hold", headers={"X-Hold-Token": token})
+    assert again.json["hold_token"] == token
+    assert "13912340001" in listed(app.test_client())  # the first hold went with the second
