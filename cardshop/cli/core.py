@@ -7,6 +7,7 @@ import time
 
 import click
 from flask import current_app
+from flask_migrate import upgrade
 from sqlalchemy import inspect, select
 
 from .. import runtime
@@ -19,13 +20,16 @@ commands = click.Group("core")
 
 
 @commands.command("init-db")
-@click.option("--if-new", is_flag=True, help="Do nothing when the schema exists already.")
+@click.option("--if-new", is_flag=True, help="Kept for scripts; migrating is always safe to repeat.")
 def init_db(if_new: bool) -> None:
-    """Create the database schema."""
-    if if_new and inspect(db.engine).has_table("products"):
-        click.echo("database already initialised")
-        return
-    db.create_all()
+    """Create or upgrade the database schema by running the migrations."""
+    tables = inspect(db.engine)
+    if tables.has_table("products") and not tables.has_table("alembic_version"):
+        raise click.ClickException(
+            "this database was created without migrations; if its schema matches the models, "
+            "mark it with `flask --app wsgi db stamp head`, then run init-db again"
+        )
+    upgrade()
     click.echo(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
 
 

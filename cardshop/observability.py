@@ -1,0 +1,41 @@
+"""/metrics for Prometheus, and counting orders by outcome as they are answered."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, Response, current_app, g, request
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from . import metrics, runtime
+from .services import system_status
+
+bp = Blueprint("observability", __name__)
+
+# Endpoints that place orders; a blueprint with an order form adds its endpoint here.
+order_endpoints: set[str] = {"api.create_order"}
+
+
+@bp.get("/metrics")
+def scrape() -> Response:
+    live = metrics.NodeCollector(lambda: system_status.readings(runtime.runtime().nodes))
+    body = metrics.render(current_app.config["METRICS_DIR"], live)
+    return Response(body, mimetype=CONTENT_TYPE_LATEST)
+
+
+def order_outcome(status: int) -> str:
+    """created / duplicate for successes, the domain error code otherwise."""
+    if status == 201:
+        return "created"
+    if status == 200:
+        return "duplicate"
+    return str(g.get("error_code") or f"http_{status}")
+
+
+def init_app(app: Flask) -> None:
+    @app.after_request
+    def count(response: Response) -> Response:
+        endpoint = request.endpoint or "unmatched"
+        if endpoint in order_endpoints and request.method == "POST":
+            metrics.count_order(order_outcome(response.status_code))
+        if endpoint != "observability.scrape":
+            metrics.HTTP_REQUESTS.labels(endpoint=endpoint, status=f"{response.status_code // 100}xx").inc()
+        return response
