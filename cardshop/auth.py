@@ -11,8 +11,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from flask import abort, redirect, request, url_for
-from werkzeug.wrappers import Response
 from flask_login import UserMixin, current_user
+from werkzeug.wrappers import Response
 
 from .extensions import db, login_manager
 from .models import Admin

@@ -34,7 +34,9 @@ LOCK_FAILURES = Counter("cardshop_lock_failures", "Product locks not won, by rea
 QUORUM_FAILURES = Counter("cardshop_quorum_failures", "Stock operations refused because a majority was unreachable")
 NODE_ERRORS = Counter("cardshop_redis_node_errors", "Errors and timeouts talking to a Redis node", ["node"])
 HTTP_REQUESTS = Counter("cardshop_http_requests", "HTTP requests, by endpoint and status class", ["endpoint", "status"])
-UPSTREAM_CALLS = Counter("cardshop_upstream_submissions", "Orders handed to upstream, by adapter and outcome", ["adapter", "outcome"])
+UPSTREAM_CALLS = Counter(
+    "cardshop_upstream_submissions", "Orders handed to upstream, by adapter and outcome", ["adapter", "outcome"]
+)
 EXPORTS = Counter("cardshop_fulfilment_exports", "Fulfilment CSV exports (unmasked personal data) taken")
 
 

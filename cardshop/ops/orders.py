@@ -166,5 +166,8 @@ def upload_statuses():  # type: ignore[no-untyped-def]
     if result.problems:
         flash(f"状态文件有 {len(result.problems)} 行有问题，未做任何变更", "error")
     else:
-        flash(f"已更新 {len(result.applied)} 个订单，{len(result.unchanged)} 个无变化，{len(result.refused)} 个被拒绝", "info")
+        flash(
+            f"已更新 {len(result.applied)} 个订单，{len(result.unchanged)} 个无变化，{len(result.refused)} 个被拒绝",
+            "info",
+        )
     return render_template("ops/status_import.html", result=result), (422 if result.problems else 200)

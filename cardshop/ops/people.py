@@ -25,10 +25,15 @@ def agents() -> str:
     rows = list(db.session.scalars(statement.order_by(Agent.id).offset((page_no - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
     order_counts = dict(
         db.session.execute(
-            select(Order.agent_id, func.count()).where(Order.agent_id.in_([a.id for a in rows])).group_by(Order.agent_id)
+            select(Order.agent_id, func.count())
+            .where(Order.agent_id.in_([a.id for a in rows]))
+            .group_by(Order.agent_id)
         ).tuples()
     )
-    uplines = {a.id: a for a in db.session.scalars(select(Agent).where(Agent.id.in_({a.upline_id for a in rows if a.upline_id})))}
+    uplines = {
+        a.id: a
+        for a in db.session.scalars(select(Agent).where(Agent.id.in_({a.upline_id for a in rows if a.upline_id})))
+    }
     return render_template(
         "ops/agents.html",
         agents=rows,

@@ -114,7 +114,7 @@ def _read(raw: str, spec: Field) -> Any:
 
 
 def yuan_to_fen(raw: str) -> int:
-    """"29" / "29.9" / "29.90" yuan -> 2990 fen; at most two decimals, never negative."""
+    """ "29" / "29.9" / "29.90" yuan -> 2990 fen; at most two decimals, never negative."""
     text = raw.strip().replace(",", "").removeprefix("¥").removeprefix("￥")
     try:
         amount = Decimal(text)
@@ -194,9 +194,6 @@ def stock_ledger(session: DbSession, product: Product, limit: int = 100) -> list
     """The product's newest stock movements first: who added or sold what, and when."""
     return list(
         session.scalars(
-            select(StockEntry)
-            .where(StockEntry.product_id == product.id)
-            .order_by(StockEntry.id.desc())
-            .limit(limit)
+            select(StockEntry).where(StockEntry.product_id == product.id).order_by(StockEntry.id.desc()).limit(limit)
         )
     )

@@ -115,7 +115,9 @@ def import_numbers(session: DbSession, product: Product, raw: bytes | str) -> Im
 
 def pool_counts(session: DbSession, product: Product) -> dict[str, int]:
     rows = session.execute(
-        select(PhoneNumber.status, func.count()).where(PhoneNumber.product_id == product.id).group_by(PhoneNumber.status)
+        select(PhoneNumber.status, func.count())
+        .where(PhoneNumber.product_id == product.id)
+        .group_by(PhoneNumber.status)
     ).tuples()
     counts = {"free": 0, "sold": 0}
     counts.update({status: int(count) for status, count in rows})

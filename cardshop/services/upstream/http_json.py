@@ -19,7 +19,6 @@ import hmac
 import json
 import logging
 import random
-import socket
 import time
 import urllib.error
 import urllib.parse
@@ -90,9 +89,11 @@ class HttpJsonAdapter:
                 if error.code not in RETRY_STATUSES:
                     if error.code in (404, 409):
                         return error.code, _json(error.read())
-                    raise UpstreamError(f"upstream refused {method} {path}: HTTP {error.code}", permanent=True) from None
+                    raise UpstreamError(
+                        f"upstream refused {method} {path}: HTTP {error.code}", permanent=True
+                    ) from None
                 last_error = f"HTTP {error.code}"
-            except (urllib.error.URLError, TimeoutError, socket.timeout, ConnectionError) as error:
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
                 last_error = type(getattr(error, "reason", error)).__name__
             log.info("upstream %s %s attempt %d failed: %s", method, path, attempt + 1, last_error)
         raise UpstreamError(f"upstream unreachable after {self.retries + 1} attempts ({last_error})")
