@@ -48,7 +48,9 @@ def test_every_ops_route_refuses_an_agent(app, agent_client, make_product) -> No
 def test_an_operator_gets_in_and_back_to_the_page_asked_for(app, client, operator) -> None:  # noqa: F811
     asked = client.get("/ops/system")
     assert asked.headers["Location"] == "/ops/login?next=/ops/system"
-    response = client.post(asked.headers["Location"], data={"username": "OPS-WANG", "password": "correct-horse-battery"})
+    response = client.post(
+        asked.headers["Location"], data={"username": "OPS-WANG", "password": "correct-horse-battery"}
+    )
     assert response.headers["Location"] == "/ops/system"
     assert client.get("/ops/products").status_code == 200
 

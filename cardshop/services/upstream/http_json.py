@@ -4,7 +4,7 @@
                                 order number) and X-Signature (HMAC-SHA256 of the body,
                                 hex, with UPSTREAM_SECRET) -> 200/201 {"ref", "status"};
                                 409 means "already have it" and counts as success
-    GET  {base}/orders/{no}     X-Signature over the path -> {"status", "courier",
+    GET  {base}/orders/{no}     X-Signature over the request path -> {"status", "courier",
                                 "tracking_no", "reason"}; 404 when upstream never got it
 
 Each call has a timeout; timeouts, connection errors, 429 and 5xx are retried with
@@ -68,7 +68,8 @@ class HttpJsonAdapter:
 
     def _call(self, method: str, path: str, body: bytes, order_no: str) -> tuple[int, dict[str, Any]]:
         """(HTTP status, JSON body) of the first answer that is not worth retrying."""
-        signed = body if method == "POST" else path.encode()
+        # A GET signs the path as the server receives it (with the base URL's own path).
+        signed = body if method == "POST" else (urllib.parse.urlparse(self.base_url).path + path).encode()
         headers = {
             "Content-Type": "application/json",
             "Accept": "application/json",
