@@ -114,6 +114,7 @@ SETTINGS: dict[str, tuple[Any, Parser]] = {
     # Logging and metrics.
     "LOG_JSON": (True, _bool),
     "METRICS_DIR": ("", str),
+    "METRICS_TOKEN": ("", str),  # when set, /metrics wants "Authorization: Bearer <token>"
     "RATELIMIT_ENABLED": (True, _bool),
     "RATELIMIT_STORAGE_URI": ("memory://", str),
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -16,6 +18,10 @@ order_endpoints: set[str] = {"api.create_order"}
 
 @bp.get("/metrics")
 def scrape() -> Response:
+    token = current_app.config["METRICS_TOKEN"]
+    offered = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if token and not hmac.compare_digest(offered.encode(), token.encode()):
+        return Response("metrics need a bearer token\n", status=401, mimetype="text/plain")
     live = metrics.NodeCollector(lambda: system_status.readings(runtime.runtime().nodes))
     body = metrics.render(current_app.config["METRICS_DIR"], live)
     return Response(body, mimetype=CONTENT_TYPE_LATEST)

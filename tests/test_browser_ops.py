@@ -14,6 +14,7 @@ from cardshop.extensions import db
 from cardshop.models import Order, PhoneNumber
 from cardshop.services.admins import create_admin
 
+from .ops_fixtures import fast_hashing  # noqa: F401
 from .support import order_payload
 
 pytestmark = [pytest.mark.browser, pytest.mark.gunicorn]
@@ -29,7 +30,7 @@ def desk(browser):  # type: ignore[no-untyped-def]
     context.close()
 
 
-def test_an_operators_day(app, serve, nodes, desk, screenshot, tmp_path) -> None:
+def test_an_operators_day(app, fast_hashing, serve, nodes, desk, screenshot, tmp_path) -> None:  # noqa: F811
     create_admin(db.session, "ops-wang", "correct-horse-battery", name="运营小王")
     server = serve(workers=2)
     page = desk

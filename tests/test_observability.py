@@ -56,6 +56,14 @@ def test_metrics_show_each_node_and_the_quorum(client, nodes) -> None:
     assert sample(client.get("/metrics").text, "cardshop_redis_quorum") == 0.0
 
 
+def test_metrics_can_require_a_token(app, client) -> None:
+    app.config["METRICS_TOKEN"] = "scrape-secret"
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    allowed = client.get("/metrics", headers={"Authorization": "Bearer scrape-secret"})
+    assert allowed.status_code == 200 and "cardshop_redis_quorum" in allowed.text
+
+
 def test_readyz_reflects_quorum_loss(client, nodes) -> None:
     assert client.get("/readyz").status_code == 200
     nodes.nodes[0].kill()

@@ -10,7 +10,7 @@ from cardshop.extensions import db
 from cardshop.models import Admin, StockEntry
 from cardshop.services.admins import authenticate
 
-from .ops_fixtures import agent_client, log_in, operator, ops  # noqa: F401
+from .ops_fixtures import agent_client, fast_hashing, log_in, operator, ops  # noqa: F401
 
 SAMPLE_ARGS = {"sku": "T-1", "order_no": "20260101000000000001"}
 

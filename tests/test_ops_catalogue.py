@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from cardshop.extensions import db
 from cardshop.models import PhoneNumber, Product, StockEntry
 
-from .ops_fixtures import operator, ops  # noqa: F401
+from .ops_fixtures import fast_hashing, operator, ops  # noqa: F401
 
 FORM = {
     "sku": "CU-NEW-29",

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from cardshop.extensions import db
 from cardshop.models import FulfilmentExport, Order, PhoneNumber, Product, UpstreamSubmission
 
-from .ops_fixtures import operator, ops, place  # noqa: F401
+from .ops_fixtures import fast_hashing, operator, ops, place  # noqa: F401
 from .support import id_card
 
 

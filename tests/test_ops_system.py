@@ -9,7 +9,7 @@ import redis
 
 from cardshop.stock.service import stock_key
 
-from .ops_fixtures import operator, ops  # noqa: F401
+from .ops_fixtures import fast_hashing, operator, ops  # noqa: F401
 
 
 def node_cells(page: str) -> list[str]:

@@ -62,7 +62,8 @@ def submit_order(
     submission.upstream_status = result.status[:20]
     submission.submitted_at = datetime.now(UTC)
     session.commit()
-    fulfilment.transition(session, stock, order, "opening", source="upstream", reason=f"已提交上游 {adapter.name}")
+    # No reason: it is shown to the customer, and "being opened" needs none.
+    fulfilment.transition(session, stock, order, "opening", source=actor)
     return submission
 
 
