@@ -56,3 +56,7 @@ format: install
 
 clean:
 	rm -rf $(VENV) instance/cardshop.db* instance/redis tests/artifacts
+
+# Benchmark: own nodes, database and gunicorn; prints a table, writes bench-results/*.json.
+bench: install
+	$(BIN)/python -m tests.perf.bench $(BENCH_ARGS)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, g, jsonify, render_template, request
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from .errors import CardshopError, DatabaseUnavailable
@@ -68,8 +68,10 @@ def register_errorhandlers(app: Flask) -> None:
         status = error.code or 500
         return render_error(HTTP_CODES.get(status, "error"), HTTP_MESSAGES.get(status, error.description or ""), status)
 
-    @app.errorhandler(OperationalError)
-    def database_down(error: OperationalError) -> Response:
+    @app.errorhandler(DBAPIError)
+    def database_down(error: DBAPIError) -> Response:
+        # The database refused or lost a statement (down, locked, a trigger, disk full):
+        # nothing was sold (the stock path gave it back), so the client may retry.
         db.session.rollback()
         log.warning("database unavailable: %s", type(error.orig).__name__)
         unavailable = DatabaseUnavailable()

@@ -15,7 +15,8 @@ from flask import Flask, current_app
 
 from .embedded import EmbeddedStack
 from .extensions import db
-from .stock import LockManager, NodeSet, StockService, connect
+from .services.catalog import TermsCache
+from .stock import Combiner, LockManager, NodeSet, StockService, connect
 
 
 class Runtime:
@@ -25,6 +26,8 @@ class Runtime:
         self._nodes: NodeSet | None = None
         self._locks: LockManager | None = None
         self._guard = threading.Lock()
+        self.combiner = Combiner()  # one per process: threads selling one product share batches
+        self.catalog = TermsCache()
 
     @property
     def nodes(self) -> NodeSet:
@@ -55,7 +58,7 @@ class Runtime:
         return self._locks
 
     def stock(self) -> StockService:
-        return StockService(self.nodes, db.session, self.locks)
+        return StockService(self.nodes, db.session, self.locks, combiner=self.combiner)
 
     def close(self) -> None:
         if self._nodes is not None:

@@ -33,7 +33,10 @@ def create_order():  # type: ignore[no-untyped-def]
     if len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
         raise Invalid(fields={"Idempotency-Key": f"不能超过 {IDEMPOTENCY_KEY_MAX} 个可见字符"})
     order = order_input.parse(json_body(), max_qty=current_app.config["MAX_QTY"])
-    placed, created = orders.place_order(db.session, runtime.stock(), order, idempotency_key=key)
+    current = runtime.runtime()
+    placed, created = orders.place_order(
+        db.session, current.stock(), order, idempotency_key=key, catalog=current.catalog
+    )
     body = {"order_no": placed.order_no, "status": placed.status, "status_label": placed.status_label}
     return jsonify(body), (201 if created else 200)
 

@@ -16,6 +16,7 @@ from .. import regions
 from ..errors import Invalid
 from ..models import Product
 from ..validation import age_on, id_card_problem, mobile_problem, normalize_id_card
+from .catalog import ProductTerms
 
 MSISDN = re.compile(r"^1[3-9]\d{9}$")
 
@@ -121,7 +122,7 @@ def parse(payload: Any, *, max_qty: int) -> OrderInput:
     )
 
 
-def check_against_product(order: OrderInput, product: Product, today: date) -> None:
+def check_against_product(order: OrderInput, product: Product | ProductTerms, today: date) -> None:
     """The product's own limits: buyer age, regions it will not ship to, number selection."""
     problems: dict[str, str] = {}
     age = age_on(order.id_card, today)

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import Busy, Conflict, Invalid, NotFound, NumberTaken
 from ..models import Agent, DbSession, Order, OrderEvent, PhoneNumber, Product
 from ..stock import AlreadyApplied, StockService
+from .catalog import TermsCache
 from .order_input import OrderInput, check_against_product
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -48,25 +49,34 @@ def existing_order(session: DbSession, idempotency_key: str, order: OrderInput) 
 
 
 def place_order(
-    session: DbSession, stock: StockService, order: OrderInput, *, idempotency_key: str, now: datetime | None = None
+    session: DbSession,
+    stock: StockService,
+    order: OrderInput,
+    *,
+    idempotency_key: str,
+    catalog: TermsCache | None = None,
+    now: datetime | None = None,
 ) -> tuple[Order, bool]:
     """Sell the order's stock and write the order; returns (order, created).
 
     A repeated idempotency key returns the first order with created=False (I5).
     Raises Invalid, NotFound, SoldOut, NumberTaken, Busy or StockUnavailable.
+    Checks run cheapest first: with a ``catalog`` cache, a sold-out plan is refused
+    from the counters before anything is read from the database.
     """
     now = now or datetime.now(UTC)
-    earlier = existing_order(session, idempotency_key, order)
-    if earlier is not None:
-        return earlier, False
-    product = listed_product(session, order.sku)
-    check_against_product(order, product, now.astimezone(SHANGHAI).date())
-    agent = _selling_agent(session, order.shop_code)
+    terms = (catalog or TermsCache(max_age=0)).listed(session, order.sku)
+    check_against_product(order, terms, now.astimezone(SHANGHAI).date())
+    stock.refuse_if_sold_out(order.sku, order.qty, idempotency_key)
+    # A repeated key is found by the counters (its marker) or by the database's unique
+    # key, both inside reserve(); either way it ends in the lookup below.
+    agent_id, shop_code = _selling_agent(session, order.shop_code)
     if order.number:
-        _check_number_free(session, product, order.number)
+        _check_number_free(session, terms.id, order.number)
     session.rollback()  # no transaction is held open while waiting for the lock
 
-    def record(session: DbSession, product: Product) -> Order:
+    def record(session: DbSession, product: Product) -> str:
+        # Runs in whichever thread sells this product's batch: plain values only.
         row = Order(
             order_no=new_order_no(now),
             idempotency_key=idempotency_key,
@@ -84,20 +94,20 @@ def place_order(
             city=order.city,
             district=order.district,
             address_detail=order.detail,
-            agent_id=agent.id if agent else None,
-            shop_code=agent.shop_code if agent else None,
+            agent_id=agent_id,
+            shop_code=shop_code,
             status="submitted",
             created_at=now,
         )
         session.add(row)
         session.flush()
-        if order.number and not _sell_number(session, product, order.number, row.id):
+        if order.number and not _sell_number(session, product.id, order.number, row.id):
             raise NumberTaken()
         session.add(OrderEvent(order_id=row.id, to_status="submitted", source="customer", created_at=now))
-        return row
+        return row.order_no
 
     try:
-        return stock.reserve(order.sku, order.qty, idempotency_key, record), True
+        order_no = stock.reserve(order.sku, order.qty, idempotency_key, record, checked=True)
     except (AlreadyApplied, IntegrityError) as error:
         session.rollback()
         earlier = existing_order(session, idempotency_key, order)
@@ -106,31 +116,33 @@ def place_order(
         if order.number and isinstance(error, IntegrityError):
             raise NumberTaken() from None
         raise Busy() from None
+    return session.scalars(select(Order).where(Order.order_no == order_no)).one(), True
 
 
-def _selling_agent(session: DbSession, shop_code: str | None) -> Agent | None:
+def _selling_agent(session: DbSession, shop_code: str | None) -> tuple[int | None, str | None]:
+    """The (id, shop code) of the agent whose shop sells this order, if any."""
     if not shop_code:
-        return None
+        return None, None
     agent = session.scalars(select(Agent).where(Agent.shop_code == shop_code)).one_or_none()
     if agent is None or not agent.active:
         raise Invalid(fields={"shop_code": "店铺不存在或已关闭"})
     if not agent.verified:
         raise Invalid("该店铺未开通（代理尚未完成实名认证），暂不能下单", fields={"shop_code": "店铺未开通"})
-    return agent
+    return agent.id, agent.shop_code
 
 
-def _check_number_free(session: DbSession, product: Product, msisdn: str) -> None:
+def _check_number_free(session: DbSession, product_id: int, msisdn: str) -> None:
     number = session.scalars(select(PhoneNumber).where(PhoneNumber.msisdn == msisdn)).one_or_none()
-    if number is None or number.product_id != product.id:
+    if number is None or number.product_id != product_id:
         raise Invalid(fields={"number": "该号码不属于此套餐"})
     if number.status != "free":
         raise NumberTaken()
 
 
-def _sell_number(session: DbSession, product: Product, msisdn: str, order_id: int) -> bool:
+def _sell_number(session: DbSession, product_id: int, msisdn: str, order_id: int) -> bool:
     result = session.execute(
         update(PhoneNumber)
-        .where(PhoneNumber.msisdn == msisdn, PhoneNumber.product_id == product.id, PhoneNumber.status == "free")
+        .where(PhoneNumber.msisdn == msisdn, PhoneNumber.product_id == product_id, PhoneNumber.status == "free")
         .values(status="sold", order_id=order_id)
         .execution_options(synchronize_session=False)
     )

@@ -1,7 +1,9 @@
-"""The stock core: nodes, locks and fencing, Lua scripts, the stock service."""
+"""The stock core: nodes, locks and fencing, Lua scripts, combining, the stock service."""
 
+from .combine import Combiner
 from .locks import Fence, LockManager
 from .nodes import NodeSet, connect
-from .service import AlreadyApplied, ReconcileRow, StockService
+from .selling import AlreadyApplied
+from .service import ReconcileRow, StockService
 
-__all__ = ["AlreadyApplied", "Fence", "LockManager", "NodeSet", "ReconcileRow", "StockService", "connect"]
+__all__ = ["AlreadyApplied", "Combiner", "Fence", "LockManager", "NodeSet", "ReconcileRow", "StockService", "connect"]

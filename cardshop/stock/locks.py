@@ -19,6 +19,9 @@ from pottery import NextID, QuorumIsImpossible, QuorumNotAchieved, Redlock, Rele
 
 from ..errors import Busy, StockUnavailable
 from .nodes import NodeSet
+from .pool import install as install_shared_pool
+
+install_shared_pool()
 
 
 def lock_key(resource: str) -> str:

@@ -1,18 +1,15 @@
 """The Redis nodes: clients, the scripts they run, and fan-out with a bounded wait.
 
-Every node is an independent master. A call is sent to all of them at once from a
-thread pool that lives as long as the process (created lazily, so a forked gunicorn
-worker gets its own); the caller decides from the replies whether a majority agreed.
-A node that is down answers with an error at once; a hung one costs at most the
-socket timeout, and often less, because a fan-out returns as soon as its answer is
-decided.
+Every node is an independent master. A call goes to each of them (see pool.py: inline
+while a node is healthy, on a shared pool while it is suspect of hanging); the caller
+decides from the replies whether a majority agreed. A node that is down answers with
+an error at once; a hung one costs at most the socket timeout, and nothing once it is
+suspect, because a fan-out returns as soon as its answer is decided.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import os
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -23,7 +20,9 @@ from redis.backoff import NoBackoff
 from redis.commands.core import Script
 from redis.retry import Retry
 
-LUA_SCRIPTS = ("reserve", "unreserve", "sync", "fence_floor")
+from .pool import call_node
+
+LUA_SCRIPTS = ("reserve", "unreserve", "sync", "fence_floor", "peek")
 
 
 def connect(urls: Iterable[str], *, socket_timeout: float, connect_timeout: float) -> list[redis.Redis]:
@@ -72,24 +71,9 @@ class NodeSet:
             )
             for name in LUA_SCRIPTS
         }
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self._pool_pid = 0
-        self._pool_lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.clients)
-
-    @property
-    def pool(self) -> concurrent.futures.ThreadPoolExecutor:
-        # Threads do not survive fork: a gunicorn worker builds its own pool.
-        if self._pool is None or self._pool_pid != os.getpid():
-            with self._pool_lock:
-                if self._pool is None or self._pool_pid != os.getpid():
-                    self._pool = concurrent.futures.ThreadPoolExecutor(
-                        max_workers=8 * len(self.clients), thread_name_prefix="cardshop-node"
-                    )
-                    self._pool_pid = os.getpid()
-        return self._pool
 
     def run_script(self, name: str, keys: Sequence[str], args: Sequence[Any], **options: Any) -> list[Reply]:
         """Run one registered Lua script on every node."""
@@ -109,7 +93,7 @@ class NodeSet:
         ``decided(replies_so_far)`` is true (then stragglers get ``grace`` seconds more).
         Nodes that did not answer in time are reported as :class:`NodeTimeout`.
         """
-        futures = {self.pool.submit(call, client): index for index, client in enumerate(self.clients)}
+        futures = {call_node(client, call, client): index for index, client in enumerate(self.clients)}
         replies: dict[int, Reply] = {}
         try:
             for future in concurrent.futures.as_completed(futures, timeout=self.wait):
@@ -138,7 +122,5 @@ class NodeSet:
         return self.fanout(lambda client: client.ping())
 
     def close(self) -> None:
-        if self._pool is not None and self._pool_pid == os.getpid():
-            self._pool.shutdown(wait=False, cancel_futures=True)
         for client in self.clients:
             client.close()

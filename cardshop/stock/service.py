@@ -20,80 +20,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..errors import Busy, DatabaseUnavailable, NotFound, SoldOut, StockUnavailable
+from ..errors import DatabaseUnavailable, NotFound, SoldOut, StockUnavailable
 from ..models import DbSession, Product, StockEntry
+from .combine import Combiner, Sale
 from .locks import Fence, LockManager
 from .nodes import NodeSet, Reply
+from .selling import AlreadyApplied, BatchSale, marker_key, stock_key
+from .tally import Tally
+
+__all__ = ["AlreadyApplied", "ReconcileRow", "StockService", "marker_key", "stock_key"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Record = Callable[[DbSession, Product], T]
-
-MARKER_TTL = 24 * 3600  # how long a node remembers an applied order key
-
-
-def stock_key(sku: str) -> str:
-    return f"cardshop:stock:{{{sku}}}"
-
-
-def marker_key(sku: str, order_key: str) -> str:
-    return f"cardshop:stock:{{{sku}}}:op:{order_key}"
-
-
-class AlreadyApplied(Exception):
-    """The order key was applied before: the caller looks up what it produced."""
-
-
-class _Resync(Exception):
-    """The nodes disagree: rewrite them from the database and try once more."""
-
-
-class _GuardRefused(Exception):
-    """The database refused the sale although the counters allowed it."""
-
-    def __init__(self, *, stale: bool) -> None:
-        super().__init__("stale fence" if stale else "short in the database")
-        self.stale = stale
-
-
-@dataclass
-class Tally:
-    """The nodes' replies to one script, sorted by what they said."""
-
-    replies: list[Reply]
-    by_status: dict[str, list[Reply]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        for reply in self.replies:
-            status = _status(reply)
-            self.by_status.setdefault(status, []).append(reply)
-
-    def count(self, *statuses: str) -> int:
-        return sum(len(self.by_status.get(status, [])) for status in statuses)
-
-    def values(self, *statuses: str) -> set[int]:
-        return {int(r.value[1]) for status in statuses for r in self.by_status.get(status, [])}
-
-    def last_tokens(self) -> list[int]:
-        return [int(r.value[2]) for r in self.replies if r.ok]
-
-    @property
-    def answered(self) -> int:
-        return len(self.replies) - self.count("error")
-
-
-def _status(reply: Reply) -> str:
-    if not reply.ok:
-        return "error"
-    raw = reply.value[0]
-    return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
 @dataclass
@@ -108,10 +54,19 @@ class ReconcileRow:
 
 
 class StockService:
-    def __init__(self, nodes: NodeSet, session: DbSession, locks: LockManager, *, grace: float = 0.02) -> None:
+    def __init__(
+        self,
+        nodes: NodeSet,
+        session: DbSession,
+        locks: LockManager,
+        *,
+        combiner: Combiner | None = None,
+        grace: float = 0.02,
+    ) -> None:
         self.nodes = nodes
         self.session = session
         self.locks = locks
+        self.combiner = combiner or Combiner()
         self.grace = grace  # extra wait for a straggling node once a majority answered
 
     # ------------------------------------------------------------------ reads
@@ -140,136 +95,51 @@ class StockService:
             result[sku] = known[len(known) // 2] if len(known) >= self.nodes.quorum else None
         return result
 
-    def refuse_if_sold_out(self, sku: str, qty: int) -> None:
-        """The cheap answer for a sold-out product: counters only, no lock, no database."""
+    def refuse_if_sold_out(self, sku: str, qty: int, order_key: str = "") -> None:
+        """The cheap answer for a sold-out product: counters only, no lock, no database.
+
+        A majority must say fewer than ``qty`` are left and that ``order_key`` was not
+        sold before (a replay of a sold order goes on to find that order). Skipped while
+        a batch of this process saw plenty left a moment ago: the batch decides anyway."""
+        hint = self.combiner.left(sku)
+        if hint is not None and hint >= qty:
+            return
         needed = self.nodes.quorum
 
-        def decided(replies: list[Reply]) -> bool:
-            return sum(1 for r in replies if r.ok and r.value is not None and int(r.value) < qty) >= needed
+        def short(reply: Reply) -> bool:
+            return reply.ok and 0 <= int(reply.value[0]) < qty and not int(reply.value[1])
 
-        replies = self.nodes.fanout(lambda c: c.hget(stock_key(sku), "avail"), decided=decided)
+        replies = self.nodes.run_script(
+            "peek",
+            [stock_key(sku), marker_key(sku, order_key)],
+            [],
+            decided=lambda rs: sum(map(short, rs)) >= needed,
+        )
         if sum(1 for r in replies if r.ok) < needed:
             raise StockUnavailable()
-        if decided(replies):
+        if sum(map(short, replies)) >= needed:
             raise SoldOut()
 
     # ---------------------------------------------------------------- reserve
 
-    def reserve(self, sku: str, qty: int, order_key: str, record: Record[T]) -> T:
+    def reserve(self, sku: str, qty: int, order_key: str, record: Record[T], *, checked: bool = False) -> T:
         """Sell ``qty`` of ``sku`` and write the caller's rows in the same transaction.
 
         ``record(session, product)`` adds the order (or whatever the sale is for); it
-        runs after the guarded stock update and before the commit. Raises SoldOut,
-        Busy, StockUnavailable, AlreadyApplied (the order key was sold before), or
-        whatever ``record``/the commit raised, after giving the stock back.
+        runs after the guarded stock update, in its own savepoint, possibly in another
+        thread of this process that sells a batch for the same product, so it must use
+        only the session it is given and plain values. Returns what it returns.
+        Raises SoldOut, Busy, StockUnavailable, AlreadyApplied (the order key was sold
+        before), DatabaseUnavailable, or whatever ``record`` raised; in every case the
+        stock is given back. ``checked``: the caller ran :meth:`refuse_if_sold_out` already.
         """
-        self.refuse_if_sold_out(sku, qty)
-        with self.locks.hold(f"stock:{sku}") as fence:
-            self._take(sku, qty, order_key, fence)
-            try:
-                return self._write_sale(sku, qty, fence, record)
-            except _GuardRefused as refusal:
-                self._give_back(sku, order_key, fence)
-                if refusal.stale:
-                    raise Busy() from None  # a newer holder wrote: we are the stale one
-                self.resync(sku, fence)  # the counters were ahead of the database
-                raise SoldOut() from None
-            except BaseException:
-                self._give_back(sku, order_key, fence)
-                raise
+        if not checked:
+            self.refuse_if_sold_out(sku, qty, order_key)
+        sale = Sale(qty, order_key, record)
+        return self.combiner.sell(sku, sale, self._sell_batch)  # type: ignore[no-any-return]
 
-    def _take(self, sku: str, qty: int, order_key: str, fence: Fence) -> None:
-        for attempt in (1, 2):
-            try:
-                self._take_once(sku, qty, order_key, fence)
-                return
-            except _Resync:
-                if attempt == 2:
-                    raise Busy() from None
-                self.resync(sku, fence)
-
-    def _take_once(self, sku: str, qty: int, order_key: str, fence: Fence) -> None:
-        quorum = self.nodes.quorum
-        replies = self.nodes.run_script(
-            "reserve",
-            [stock_key(sku), marker_key(sku, order_key)],
-            [fence.token, qty, MARKER_TTL],
-            decided=lambda rs: sum(1 for r in rs if _status(r) in {"ok", "dup"}) >= quorum,
-            grace=self.grace,
-        )
-        tally = Tally(replies)
-        applied = tally.count("ok")
-        if tally.answered < quorum:
-            self._undo(sku, order_key, fence, tally)
-            raise StockUnavailable()
-        if tally.count("dup") >= quorum:
-            raise AlreadyApplied()
-        if tally.count("stale"):
-            self._undo(sku, order_key, fence, tally)
-            if not fence.held():
-                raise Busy()  # our lock expired: a newer holder is selling
-            self._raise_floor(fence, tally)
-            raise _Resync()
-        if applied >= quorum and len(tally.values("ok")) == 1:
-            left = tally.values("ok").pop()
-            laggards = [r.node for r in replies if _status(r) in {"short", "missing", "dup"}]
-            laggards += [r.node for r in tally.by_status.get("ok", []) if int(r.value[1]) != left]
-            if laggards:
-                self._write_counters(sku, fence, left, nodes=laggards)
-            return
-        if tally.count("short") >= quorum:
-            self._undo(sku, order_key, fence, tally)
-            if applied:
-                self.resync(sku, fence)  # a node that said yes was ahead of the others
-            raise SoldOut()
-        # Missing counters, mixed answers or different values: the nodes disagree.
-        self._undo(sku, order_key, fence, tally)
-        raise _Resync()
-
-    def _undo(self, sku: str, order_key: str, fence: Fence, tally: Tally) -> None:
-        if tally.count("ok"):
-            self.nodes.run_script("unreserve", [stock_key(sku), marker_key(sku, order_key)], [fence.token])
-
-    def _write_sale(self, sku: str, qty: int, fence: Fence, record: Record[T]) -> T:
-        session = self.session
-        try:
-            result = session.execute(
-                update(Product)
-                .where(
-                    Product.sku == sku,
-                    Product.stock_sold + qty <= Product.stock_total,
-                    Product.fence_token <= fence.token,
-                )
-                .values(stock_sold=Product.stock_sold + qty, fence_token=fence.token)
-                .execution_options(synchronize_session=False)
-            )
-            product = session.scalars(select(Product).where(Product.sku == sku)).one()
-            if result.rowcount != 1:  # type: ignore[attr-defined]
-                session.rollback()
-                raise _GuardRefused(stale=product.fence_token > fence.token)
-            session.refresh(product)
-            outcome = record(session, product)
-            session.add(
-                StockEntry(
-                    product_id=product.id, kind="sale", qty=-qty, available_after=product.stock_available, actor="order"
-                )
-            )
-            session.commit()
-            return outcome
-        except SQLAlchemyError as error:
-            session.rollback()
-            if _is_disconnect(error):
-                raise DatabaseUnavailable() from error
-            raise
-
-    def _give_back(self, sku: str, order_key: str, fence: Fence) -> None:
-        """Compensation: return a reservation whose database write failed."""
-        tally = Tally(self.nodes.run_script("unreserve", [stock_key(sku), marker_key(sku, order_key)], [fence.token]))
-        if tally.count("ok", "noop") < self.nodes.quorum:
-            # Refused (our lock expired) or unreachable: the units stay taken on the
-            # counters until the next resync or reconcile, which recomputes from the
-            # database. That is an undersell for a while, never an oversell.
-            log.warning("stock give-back for %s incomplete: %s", sku, sorted(tally.by_status))
+    def _sell_batch(self, sku: str, sales: list[Sale]) -> None:
+        BatchSale(self, sku, sales).run()
 
     # ------------------------------------------------------ writes under lock
 
@@ -280,19 +150,23 @@ class StockService:
             raise NotFound()
         return product, product.stock_available
 
-    def _write_counters(self, sku: str, fence: Fence, avail: int, nodes: list[int] | None = None) -> Tally:
+    def write_counters(
+        self, sku: str, fence: Fence, avail: int, nodes: list[int] | None = None, forget: list[str] | None = None
+    ) -> Tally:
+        """Set the counter on ``nodes`` (default all) and delete the ``forget`` markers."""
         targets = range(len(self.nodes)) if nodes is None else nodes
         script = self.nodes.scripts["sync"]
         clients = self.nodes.clients
+        keys = [stock_key(sku), *(forget or [])]
 
         def write(client):  # type: ignore[no-untyped-def]
             if clients.index(client) not in targets:
                 return None
-            return script(keys=[stock_key(sku)], args=[fence.token, avail], client=client)
+            return script(keys=keys, args=[fence.token, avail], client=client)
 
         return Tally([r for r in self.nodes.fanout(write) if not (r.ok and r.value is None)])
 
-    def _raise_floor(self, fence: Fence, tally: Tally, database_fence: int = 0) -> None:
+    def raise_floor(self, fence: Fence, tally: Tally, database_fence: int = 0) -> None:
         """Our token is older than one a node (or the database) has seen although we
         hold the lock: the sequence went back (a majority restarted empty). Move it
         past everything seen and take a new token."""
@@ -301,16 +175,16 @@ class StockService:
             self.locks.raise_floor(fence.resource, floor)
             fence.token = self.locks.next_token(fence.resource)
 
-    def resync(self, sku: str, fence: Fence) -> int:
+    def resync(self, sku: str, fence: Fence, forget: list[str] | None = None) -> int:
         """Rewrite every reachable node's counter from the database (lock held)."""
         product, avail = self._database_available(sku)
         self.session.rollback()
         if product.fence_token >= fence.token:
-            self._raise_floor(fence, Tally([]), product.fence_token)
-        tally = self._write_counters(sku, fence, avail)
+            self.raise_floor(fence, Tally([]), product.fence_token)
+        tally = self.write_counters(sku, fence, avail, forget=forget)
         if tally.count("stale"):
-            self._raise_floor(fence, tally, product.fence_token)
-            tally = self._write_counters(sku, fence, avail)
+            self.raise_floor(fence, tally, product.fence_token)
+            tally = self.write_counters(sku, fence, avail, forget=forget)
         if tally.count("ok") < self.nodes.quorum:
             raise StockUnavailable()
         return avail

@@ -1,13 +1,12 @@
--- Give back a reservation made by reserve.lua with the same order key: the
--- compensation when the database write after it fails.
+-- Give back reservations made by reserve.lua: the compensation when the database
+-- write after them fails. Each order key is given back at most once.
 --
--- KEYS[1]  stock hash of the product: fields avail, token
--- KEYS[2]  marker of the order key being given back
--- ARGV[1]  fencing token of the caller
+-- KEYS[1]    stock hash of the product: fields avail, token
+-- KEYS[1+i]  marker of an order key being given back
+-- ARGV[1]    fencing token of the caller
 --
 -- Returns {status, avail, last_token}; status is one of
---   ok       given back: avail is the new count
---   noop     nothing to give back (never applied here, or already given back)
+--   ok       whatever was still marked was given back (possibly nothing)
 --   stale    ARGV[1] is older than the newest token this node applied: refused
 --   missing  the node has no counter for the product
 local state = redis.call('HMGET', KEYS[1], 'avail', 'token')
@@ -20,11 +19,12 @@ local token = tonumber(ARGV[1])
 if token < last then
   return {'stale', avail, last}
 end
-local qty = redis.call('GET', KEYS[2])
-if not qty then
-  return {'noop', avail, last}
+for i = 2, #KEYS do
+  local qty = redis.call('GET', KEYS[i])
+  if qty then
+    avail = avail + tonumber(qty)
+    redis.call('DEL', KEYS[i])
+  end
 end
-avail = avail + tonumber(qty)
 redis.call('HSET', KEYS[1], 'avail', avail, 'token', token)
-redis.call('DEL', KEYS[2])
 return {'ok', avail, token}

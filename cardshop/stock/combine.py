@@ -1,0 +1,106 @@
+"""Combining: the orders for one product waiting in one process share a lock and a token.
+
+Under a flash sale most of a sale's cost is winning the product's Redlock and taking a
+fencing token, not the decrement itself. So in each process, the first request for a
+product becomes the leader: it sells every order for that product that has queued up
+meanwhile in one batch (one lock, one token, one Lua call per node, one database
+transaction), then hands leadership to the next queued request, if any. With one
+request per process (gunicorn sync workers) every batch holds one order and nothing
+changes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_BATCH = 64
+HINT_SECONDS = 1.0  # how long what a batch saw left may spare later requests a sold-out check
+
+
+@dataclass(eq=False)
+class Sale:
+    """One order's claim on stock, waiting to be sold in a batch."""
+
+    qty: int
+    order_key: str
+    record: Callable[..., Any]
+    result: Any = None
+    error: BaseException | None = None
+    settled: bool = False
+    done: threading.Event = field(default_factory=threading.Event)
+    lead: bool = False
+
+    def succeed(self, result: Any) -> None:
+        self.result, self.settled = result, True
+
+    def fail(self, error: BaseException) -> None:
+        self.error, self.settled = error, True
+
+    def outcome(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+class Combiner:
+    def __init__(self, max_batch: int = MAX_BATCH) -> None:
+        self.max_batch = max_batch
+        self._mutex = threading.Lock()
+        self._queues: dict[str, list[Sale]] = {}
+        self._leading: set[str] = set()
+        self._left: dict[str, tuple[int, float]] = {}
+
+    def note_left(self, sku: str, avail: int) -> None:
+        """Remember what the nodes agreed is left after a batch."""
+        self._left[sku] = (avail, time.monotonic())
+
+    def left(self, sku: str) -> int | None:
+        """What a batch of this process saw left less than HINT_SECONDS ago, if any."""
+        seen = self._left.get(sku)
+        if seen is None or time.monotonic() - seen[1] > HINT_SECONDS:
+            return None
+        return seen[0]
+
+    def sell(self, sku: str, sale: Sale, sell_batch: Callable[[str, list[Sale]], None]) -> Any:
+        """Queue ``sale``; lead a batch if nobody leads this product; return its outcome.
+
+        ``sell_batch(sku, sales)`` settles each sale (succeed or fail)."""
+        with self._mutex:
+            self._queues.setdefault(sku, []).append(sale)
+            leads = sku not in self._leading
+            if leads:
+                self._leading.add(sku)
+        if not leads:
+            sale.done.wait()
+            if not sale.lead:
+                return sale.outcome()
+            sale.lead = False
+            sale.done.clear()
+        with self._mutex:
+            queue = self._queues[sku]
+            batch, self._queues[sku] = queue[: self.max_batch], queue[self.max_batch :]
+        try:
+            sell_batch(sku, batch)
+        except BaseException as error:  # noqa: BLE001 - every waiter must hear of it
+            for waiting in batch:
+                if not waiting.settled:
+                    waiting.fail(error)
+        finally:
+            self._hand_over(sku)
+            for waiting in batch:
+                waiting.done.set()
+        return sale.outcome()
+
+    def _hand_over(self, sku: str) -> None:
+        with self._mutex:
+            queue = self._queues.get(sku)
+            if queue:
+                queue[0].lead = True
+                queue[0].done.set()
+            else:
+                self._queues.pop(sku, None)
+                self._leading.discard(sku)

@@ -1,0 +1,215 @@
+"""Selling one batch of orders for one product: the heart of the stock path.
+
+Under the product's lock and one fencing token: reserve.lua on every node, the
+majority's answer decides each order, nodes that answered differently are repaired;
+then one database transaction with the guarded update, each order's rows in its own
+savepoint, and the ledger; whatever did not reach the database is given back.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..errors import Busy, DatabaseUnavailable, SoldOut, StockUnavailable
+from ..models import Product, StockEntry
+from .combine import Sale
+from .locks import Fence
+from .tally import Tally
+
+if TYPE_CHECKING:
+    from .service import StockService
+
+log = logging.getLogger(__name__)
+
+MARKER_TTL = 24 * 3600  # how long a node remembers an applied order key
+
+
+class AlreadyApplied(Exception):
+    """The order key was applied before: the caller looks up what it produced."""
+
+
+class Resync(Exception):
+    """The nodes disagree: rewrite them from the database and try once more."""
+
+
+class GuardRefused(Exception):
+    """The database refused the sale although the counters allowed it."""
+
+    def __init__(self, *, stale: bool) -> None:
+        super().__init__("stale fence" if stale else "short in the database")
+        self.stale = stale
+
+
+def stock_key(sku: str) -> str:
+    return f"cardshop:stock:{{{sku}}}"
+
+
+def marker_key(sku: str, order_key: str) -> str:
+    return f"cardshop:stock:{{{sku}}}:op:{order_key}"
+
+
+class BatchSale:
+    def __init__(self, service: StockService, sku: str, sales: list[Sale]) -> None:
+        self.service = service
+        self.nodes = service.nodes
+        self.sku = sku
+        self.sales = sales
+
+    def markers(self, sales: list[Sale]) -> list[str]:
+        return [marker_key(self.sku, sale.order_key) for sale in sales]
+
+    def run(self) -> None:
+        """Settle every sale of the batch; raises only what applies to all of them."""
+        with self.service.locks.hold(f"stock:{self.sku}") as fence:
+            taken = self.take(fence)
+            if taken:
+                self.write(taken, fence)
+
+    # -- the counters --------------------------------------------------------
+
+    def take(self, fence: Fence) -> list[Sale]:
+        """Reserve on the nodes; settle the refused sales; return the taken ones."""
+        for attempt in (1, 2):
+            try:
+                outcomes = self.reserve_once(fence)
+                break
+            except Resync:
+                if attempt == 2:
+                    raise Busy() from None
+                self.service.resync(self.sku, fence, forget=self.markers(self.sales))
+        taken = []
+        for sale, outcome in zip(self.sales, outcomes, strict=True):
+            if outcome == "ok":
+                taken.append(sale)
+            elif outcome == "dup":
+                sale.fail(AlreadyApplied())
+            else:
+                sale.fail(SoldOut())
+        return taken
+
+    def reserve_once(self, fence: Fence) -> list[str]:
+        quorum = self.nodes.quorum
+        replies = self.nodes.run_script(
+            "reserve",
+            [stock_key(self.sku), *self.markers(self.sales)],
+            [fence.token, MARKER_TTL, *(sale.qty for sale in self.sales)],
+            decided=lambda rs: Tally(rs).agreement(quorum) is not None,
+            grace=self.service.grace,
+        )
+        tally = Tally(replies)
+        if tally.answered < quorum:
+            self.undo(fence, self.sales)
+            raise StockUnavailable()
+        if tally.count("stale"):
+            self.undo(fence, self.sales)
+            if not fence.held():
+                raise Busy()  # our lock expired: a newer holder is selling
+            self.service.raise_floor(fence, tally)
+            raise Resync()
+        agreed = tally.agreement(quorum)
+        if agreed is None:  # missing counters, different values: rebuild from the database
+            self.undo(fence, self.sales)
+            raise Resync()
+        avail, outcomes = agreed
+        self.service.combiner.note_left(self.sku, avail)
+        laggards = tally.disagreeing_nodes(avail, outcomes)
+        if laggards:
+            refused = [s for s, outcome in zip(self.sales, outcomes, strict=True) if outcome != "ok"]
+            self.service.write_counters(self.sku, fence, avail, nodes=laggards, forget=self.markers(refused))
+        return outcomes
+
+    def undo(self, fence: Fence, sales: list[Sale]) -> None:
+        """Give back what these sales took on the nodes (a no-op where they took nothing)."""
+        tally = Tally(self.nodes.run_script("unreserve", [stock_key(self.sku), *self.markers(sales)], [fence.token]))
+        if tally.count("ok") < self.nodes.quorum:
+            # Refused (our lock expired) or unreachable: the units stay taken on the
+            # counters until the next resync or reconcile recomputes them from the
+            # database. An undersell for a while, never an oversell.
+            log.warning("stock give-back for %s incomplete: %s", self.sku, sorted(tally.by_status))
+
+    # -- the database --------------------------------------------------------
+
+    def write(self, taken: list[Sale], fence: Fence) -> None:
+        try:
+            written = self.write_rows(taken, fence)
+        except GuardRefused as refusal:
+            self.undo(fence, taken)
+            if refusal.stale:
+                self.fail_all(taken, Busy())  # a newer holder wrote: we are the stale one
+                return
+            self.service.resync(self.sku, fence)  # the counters were ahead of the database
+            self.fail_all(taken, SoldOut() if len(taken) == 1 else Busy())
+            return
+        except BaseException as error:
+            self.undo(fence, taken)
+            self.fail_all(taken, error)
+            raise
+        failed = [sale for sale in taken if sale not in written]
+        if failed:
+            self.undo(fence, failed)
+        for sale, result in written.items():
+            sale.succeed(result)
+
+    def write_rows(self, taken: list[Sale], fence: Fence) -> dict[Sale, Any]:
+        """One transaction: the guarded update, then each sale's rows in a savepoint."""
+        session = self.service.session
+        total = sum(sale.qty for sale in taken)
+        try:
+            row = session.execute(
+                update(Product)
+                .where(
+                    Product.sku == self.sku,
+                    Product.stock_sold + total <= Product.stock_total,
+                    Product.fence_token <= fence.token,
+                )
+                .values(stock_sold=Product.stock_sold + total, fence_token=fence.token)
+                .returning(Product.id)
+            ).first()
+            if row is None:
+                fence_now = session.scalar(select(Product.fence_token).where(Product.sku == self.sku))
+                session.rollback()
+                raise GuardRefused(stale=(fence_now or 0) > fence.token)
+            product = session.get(Product, row[0], populate_existing=True)
+            assert product is not None
+            written: dict[Sale, Any] = {}
+            for sale in taken:
+                try:
+                    with session.begin_nested():
+                        written[sale] = sale.record(session, product)
+                except Exception as error:  # noqa: BLE001 - this sale fails, the batch goes on
+                    sale.fail(error)
+            unsold = total - sum(sale.qty for sale in written)
+            if unsold:
+                session.execute(
+                    update(Product).where(Product.id == product.id).values(stock_sold=Product.stock_sold - unsold)
+                )
+            left = product.stock_total - product.stock_sold + total
+            for sale in written:
+                left -= sale.qty
+                session.add(
+                    StockEntry(
+                        product_id=product.id,
+                        kind="sale",
+                        qty=-sale.qty,
+                        available_after=left,
+                        actor="order",
+                        note=sale.order_key[:200],
+                    )
+                )
+            session.commit()
+            return written
+        except SQLAlchemyError as error:
+            session.rollback()
+            if type(error).__name__ == "OperationalError":
+                raise DatabaseUnavailable() from error
+            raise
+
+    @staticmethod
+    def fail_all(sales: list[Sale], error: BaseException) -> None:
+        for sale in sales:
+            if not sale.settled:
+                sale.fail(error)

@@ -1,0 +1,249 @@
+"""``make bench``: the order path under load, every row measured in the same run.
+
+Starts its own three Redis nodes, a database and gunicorn, loads products, drives
+HTTP from separate processes, and prints one table (also written as JSON under
+bench-results/). Rows: the stack's ceiling (GET /healthz), the hot plan, orders spread
+over 50 plans, a sold-out plan, and the two lock-level baselines without HTTP: pottery's
+default blocking Redlock around the Lua decrement, and the project's stock service.
+
+    .venv/bin/python -m tests.perf.bench --clients 64 --seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from cardshop import create_app, runtime
+from cardshop.embedded import EmbeddedStack
+from cardshop.extensions import db
+from cardshop.models import Order, Product
+from tests.perf.load import Result, drive
+from tests.support import Gunicorn, product_fields
+
+ROOT = Path(__file__).resolve().parents[2]
+HOT_STOCK = 10_000_000
+SPREAD = 50
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))] * 1000 if ordered else 0.0
+
+
+def row(name: str, result: Result, seconds: float, success: str) -> dict[str, Any]:
+    ok = result.latencies.get(success, [])
+    return {
+        "row": name,
+        "requests": result.requests,
+        "per_second": round(result.requests / seconds, 1),
+        "ok_per_second": round(len(ok) / seconds, 1),
+        "p50_ms": round(percentile(ok, 0.50), 1),
+        "p95_ms": round(percentile(ok, 0.95), 1),
+        "p99_ms": round(percentile(ok, 0.99), 1),
+        "codes": dict(result.codes),
+    }
+
+
+def setup_database(urls: list[str], database_url: str) -> None:
+    app = create_app({"REDIS_URLS": urls, "DATABASE_URL": database_url})
+    with app.app_context():
+        db.create_all()
+        db.session.add(Product(**product_fields("HOT", HOT_STOCK, name="秒杀爆款")))
+        db.session.add(Product(**product_fields("SOLD", 0, name="已售罄")))
+        db.session.add(Product(**product_fields("CORE", HOT_STOCK, name="基准", listed=False)))
+        for i in range(SPREAD):
+            db.session.add(Product(**product_fields(f"S-{i:02d}", HOT_STOCK, name=f"套餐{i}")))
+        db.session.commit()
+        runtime.stock().reconcile(actor="bench")
+    runtime.runtime(app).close()
+
+
+def _baseline_pottery(args: tuple[list[str], float]) -> int:
+    """pottery's default: blocking ``with Redlock(...)`` around the same Lua decrement."""
+    from pottery import Redlock
+
+    from cardshop.stock.nodes import NodeSet, connect
+    from cardshop.stock.service import marker_key, stock_key
+
+    urls, seconds = args
+    nodes = NodeSet(connect(urls, socket_timeout=1, connect_timeout=1), wait=2)
+    done, deadline, pid = 0, time.perf_counter() + seconds, os.getpid()
+    while time.perf_counter() < deadline:
+        with Redlock(key="bench:baseline", masters=nodes.clients):
+            nodes.run_script("reserve", [stock_key("BASE"), marker_key("BASE", f"{pid}-{done}")], [1, 1, 60])
+        done += 1
+    return done
+
+
+def _baseline_service(args: tuple[list[str], str, float]) -> int:
+    """The project's StockService.reserve, including its guarded database write."""
+    urls, database_url, seconds = args
+    app = create_app({"REDIS_URLS": urls, "DATABASE_URL": database_url})
+    done, deadline, pid = 0, time.perf_counter() + seconds, os.getpid()
+    with app.app_context():
+        stock = runtime.stock()
+        while time.perf_counter() < deadline:
+            try:
+                stock.reserve("CORE", 1, f"core-{pid}-{done}", lambda session, product: None)
+                done += 1
+            except Exception:
+                db.session.rollback()
+    return done
+
+
+def lock_baselines(urls: list[str], database_url: str, processes: int, seconds: float) -> list[dict[str, Any]]:
+    from cardshop.stock.nodes import NodeSet, connect
+    from cardshop.stock.service import stock_key
+
+    nodes = NodeSet(connect(urls, socket_timeout=1, connect_timeout=1), wait=2)
+    nodes.fanout(lambda client: client.hset(stock_key("BASE"), mapping={"avail": HOT_STOCK, "token": 1}))
+    rows = []
+    context = multiprocessing.get_context("spawn")
+    for name, target, job in (
+        ("baseline: pottery default", _baseline_pottery, (urls, seconds)),
+        ("baseline: stock service", _baseline_service, (urls, database_url, seconds)),
+    ):
+        with context.Pool(processes) as pool:
+            total = sum(pool.map(target, [job] * processes))
+        rows.append(
+            {
+                "row": name,
+                "requests": total,
+                "per_second": round(total / seconds, 1),
+                "ok_per_second": round(total / seconds, 1),
+                "p50_ms": None,
+                "p95_ms": None,
+                "p99_ms": None,
+                "codes": {"done": total},
+            }
+        )
+    nodes.close()
+    return rows
+
+
+def invariant_check(urls: list[str], database_url: str) -> dict[str, Any]:
+    app = create_app({"REDIS_URLS": urls, "DATABASE_URL": database_url})
+    with app.app_context():
+        products = db.session.scalars(select(Product)).all()
+        orders = dict(
+            db.session.execute(
+                select(Product.sku, func.coalesce(func.sum(Order.qty), 0))
+                .join(Order, isouter=True)
+                .group_by(Product.sku)
+            ).all()
+        )
+        counters = runtime.stock().counters([p.sku for p in products])
+        problems = []
+        for index, product in enumerate(products):
+            node_values = {values[index] for values in counters if values is not None}
+            taken = {product.stock_total - value for value in node_values if value is not None}
+            if product.stock_sold > product.stock_total:
+                problems.append(f"{product.sku}: oversold")
+            if product.sku != "CORE" and orders.get(product.sku, 0) != product.stock_sold:
+                problems.append(f"{product.sku}: {orders.get(product.sku)} ordered, {product.stock_sold} sold")
+            if taken != {product.stock_sold}:
+                problems.append(f"{product.sku}: counters took {taken}, database sold {product.stock_sold}")
+        sold = sum(p.stock_sold for p in products)
+    runtime.runtime(app).close()
+    return {"ok": not problems, "problems": problems, "sold": sold}
+
+
+def print_table(rows: list[dict[str, Any]], ceiling: float, baseline: float) -> None:
+    print(
+        f"\n{'row':<28}{'req/s':>9}{'ok/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'% ceil':>8}{'x base':>8}  codes"
+    )
+    for r in rows:
+        share = f"{r['per_second'] / ceiling * 100:.0f}%" if ceiling else "-"
+        times = f"{r['ok_per_second'] / baseline:.1f}" if baseline else "-"
+
+        def ms(value: float | None) -> str:
+            return "-" if value is None else f"{value:.1f}"
+
+        print(
+            f"{r['row']:<28}{r['per_second']:>9.0f}{r['ok_per_second']:>9.0f}{ms(r['p50_ms']):>9}"
+            f"{ms(r['p95_ms']):>9}{ms(r['p99_ms']):>9}{share:>8}{times:>8}  {r['codes']}"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--driver-processes", type=int, default=4)
+    parser.add_argument("--baseline-processes", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("CARDSHOP_WORKERS", "4")))
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("CARDSHOP_THREADS", "1")))
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
+    parser.add_argument("--rows", default="ceiling,hot,spread,soldout,baseline")
+    parser.add_argument("--output", default=str(ROOT / "bench-results"))
+    args = parser.parse_args()
+    wanted = set(args.rows.split(","))
+
+    workdir = Path(tempfile.mkdtemp(prefix="cardshop-bench-"))
+    database_url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
+    rows: list[dict[str, Any]] = []
+    with EmbeddedStack(3, workdir=workdir / "redis") as stack:
+        setup_database(stack.urls, database_url)
+        env = {
+            "REDIS_URLS": ",".join(stack.urls),
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "bench",
+            "CARDSHOP_INSTANCE_PATH": str(workdir / "instance"),
+            "CARDSHOP_RATELIMIT_ENABLED": "false",
+            "CARDSHOP_THREADS": str(args.threads),
+        }
+        server = Gunicorn(env, workers=args.workers, log_dir=workdir).start()
+        try:
+            plan = [
+                ("ceiling", "ceiling: GET /healthz", "get", ["/healthz"], "200"),
+                ("hot", "hot plan", "post", ["HOT"], "201"),
+                ("spread", f"spread over {SPREAD}", "post", [f"S-{i:02d}" for i in range(SPREAD)], "201"),
+                ("soldout", "sold out", "post", ["SOLD"], "409 sold_out"),
+            ]
+            for seed, (key, name, kind, skus, success) in enumerate(plan):
+                if key in wanted:
+                    result = drive(
+                        server.url,
+                        kind,
+                        skus,
+                        clients=args.clients,
+                        seconds=args.seconds,
+                        processes=args.driver_processes,
+                        seed=seed * 10**9,
+                    )
+                    rows.append(row(name, result, args.seconds, success))
+        finally:
+            server.stop()
+        if "baseline" in wanted:
+            rows += lock_baselines(stack.urls, database_url, args.baseline_processes, args.seconds)
+        check = invariant_check(stack.urls, database_url)
+
+    ceiling = next((r["per_second"] for r in rows if r["row"].startswith("ceiling")), 0.0)
+    baseline = next((r["per_second"] for r in rows if r["row"] == "baseline: pottery default"), 0.0)
+    print(
+        f"cardshop bench: {args.clients} clients, {args.seconds:.0f}s per row, gunicorn {args.workers} workers "
+        f"x {args.threads} threads, {database_url.split(':')[0]}, {os.cpu_count()} cores"
+    )
+    print_table(rows, ceiling, baseline)
+    print(f"\ninvariants: {'ok' if check['ok'] else 'VIOLATED'} ({check['sold']} sold){check['problems'] or ''}")
+    out = Path(args.output)
+    out.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    report = {"at": stamp, "args": vars(args), "rows": rows, "invariants": check}
+    (out / f"bench-{stamp}.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))
+    return 0 if check["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

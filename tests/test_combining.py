@@ -1,0 +1,89 @@
+"""Threads of one process selling one product share a lock, a token and a transaction."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import pottery.nextid
+import pottery.redlock
+from sqlalchemy import func, select
+
+from cardshop.errors import SoldOut
+from cardshop.extensions import db
+from cardshop.models import Product, StockEntry
+from cardshop.stock.combine import Combiner, Sale
+from cardshop.stock.pool import NodeExecutor
+
+
+def test_pottery_runs_on_the_shared_pool() -> None:
+    """pottery is pinned; if an upgrade moves this seam, the stock path slows down a lot."""
+    assert pottery.redlock.BailOutExecutor is NodeExecutor
+    assert pottery.nextid.BailOutExecutor is NodeExecutor
+
+
+def test_one_leader_sells_what_queued_meanwhile() -> None:
+    combiner = Combiner()
+    batches: list[list[str]] = []
+    first_in = threading.Event()
+    release = threading.Event()
+
+    def sell(sku: str, sales: list[Sale]) -> None:
+        batches.append([s.order_key for s in sales])
+        if len(batches) == 1:
+            first_in.set()
+            release.wait(5)
+        for sale in sales:
+            sale.succeed(sale.order_key.upper())
+
+    results: dict[str, str] = {}
+
+    def buy(key: str) -> None:
+        results[key] = combiner.sell("P", Sale(1, key, lambda s, p: None), sell)
+
+    leader = threading.Thread(target=buy, args=("a",))
+    leader.start()
+    first_in.wait(5)
+    followers = [threading.Thread(target=buy, args=(key,)) for key in "bcd"]
+    for thread in followers:
+        thread.start()
+    while len(combiner._queues.get("P", [])) < 3:
+        pass
+    release.set()
+    for thread in [leader, *followers]:
+        thread.join(5)
+    assert batches == [["a"], ["b", "c", "d"]]
+    assert results == {"a": "A", "b": "B", "c": "C", "d": "D"}
+
+
+def test_threads_racing_in_one_process_sell_exactly_the_stock(app, make_product, stock) -> None:
+    make_product("HOT", stock_total=15)
+    outcomes: Counter[str] = Counter()
+    guard = threading.Lock()
+    start = threading.Barrier(32)
+
+    def buy(n: int) -> None:
+        with app.app_context():
+            start.wait()
+            for attempt in range(2):
+                key = f"t-{n}-{attempt}"
+                try:
+                    db_stock = type(stock)(stock.nodes, db.session, stock.locks, combiner=stock.combiner)
+                    db_stock.reserve("HOT", 1, key, lambda session, product: key)
+                    outcome = "sold"
+                except SoldOut:
+                    outcome = "sold_out"
+                with guard:
+                    outcomes[outcome] += 1
+            db.session.remove()
+
+    threads = [threading.Thread(target=buy, args=(n,)) for n in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes == {"sold": 15, "sold_out": 49}
+    db.session.expire_all()
+    assert db.session.scalar(select(Product.stock_sold)) == 15
+    assert db.session.scalar(select(func.count(StockEntry.id)).where(StockEntry.kind == "sale")) == 15
+    assert stock.counters(["HOT"]) == [[0], [0], [0]]

@@ -1,0 +1,247 @@
+"""Fault drills: Redis nodes killed, hung, restarted empty; a lock holder paused past
+its lock; the database write failing; a gunicorn worker killed mid-request."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import requests
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.exc import DBAPIError
+
+from cardshop.errors import Busy
+from cardshop.extensions import db
+from cardshop.models import Order, Product
+from cardshop.stock.combine import Sale
+from cardshop.stock.locks import Fence
+from cardshop.stock.selling import BatchSale, GuardRefused
+
+from .support import ROOT, order_payload
+from .test_gunicorn_race import hammer
+
+pytestmark = [pytest.mark.slow]
+
+
+def sold(sku: str) -> int:
+    db.session.expire_all()
+    return int(db.session.scalar(select(Product.stock_sold).where(Product.sku == sku)) or 0)
+
+
+def orders() -> int:
+    return int(db.session.scalar(select(func.count(Order.id))) or 0)
+
+
+def order(url: str, sku: str, n: int) -> requests.Response:
+    return requests.post(
+        f"{url}/api/orders", json=order_payload(sku, n), headers={"Idempotency-Key": f"f-{n}"}, timeout=30
+    )
+
+
+@pytest.mark.gunicorn
+def test_selling_goes_on_when_a_node_is_killed_mid_race(serve, make_product, stock, nodes) -> None:
+    make_product("HOT", stock_total=40)
+    server = serve(workers=4)
+    killer = threading.Timer(0.3, nodes.nodes[0].kill)
+    killer.start()
+    codes, _ = hammer(server.url, "HOT", 32, 10)
+    killer.join()
+    assert codes[201] == 40, codes
+    assert sold("HOT") == orders() == 40
+    assert stock.counters(["HOT"])[1:] == [[0], [0]]
+
+
+@pytest.mark.gunicorn
+def test_a_hung_node_costs_each_request_at_most_its_socket_timeout(serve, make_product, stock, nodes, app) -> None:
+    make_product("HOT", stock_total=20)
+    server = serve(workers=2)
+    order(server.url, "HOT", 0)  # warm the workers' connections
+    nodes.nodes[2].pause()
+    try:
+        budget = app.config["REDIS_SOCKET_TIMEOUT"] + 1.0  # the socket timeout plus a margin
+        took = []
+        for n in range(1, 9):
+            began = time.perf_counter()
+            response = order(server.url, "HOT", n)
+            took.append(time.perf_counter() - began)
+            assert response.status_code == 201, response.text
+        assert max(took) < budget, took
+    finally:
+        nodes.nodes[2].resume()
+    assert sold("HOT") == 9
+    # The resumed node missed the writes; the next sale notices and repairs it.
+    assert order(server.url, "HOT", 9).status_code == 201
+    assert stock.counters(["HOT"]) == [[10], [10], [10]]
+
+
+@pytest.mark.gunicorn
+@pytest.mark.parametrize("fault", ["kill", "pause"])
+def test_two_nodes_down_refuse_fast_and_browsing_still_works(serve, make_product, nodes, fault) -> None:
+    make_product("HOT", stock_total=5)
+    server = serve(workers=2)
+    for node in nodes.nodes[:2]:
+        getattr(node, fault)()
+    try:
+        began = time.perf_counter()
+        response = order(server.url, "HOT", 1)
+        took = time.perf_counter() - began
+        assert response.status_code == 503
+        assert response.json()["error"] == "stock_unavailable"
+        assert response.headers["Retry-After"]
+        assert took < 1.0, took
+        assert requests.get(f"{server.url}/readyz", timeout=5).status_code == 503
+        catalogue = requests.get(f"{server.url}/api/products", timeout=5)
+        assert catalogue.status_code == 200
+        assert catalogue.json()["products"][0]["stock_live"] is False
+        assert requests.get(f"{server.url}/api/products/HOT", timeout=5).status_code == 200
+    finally:
+        for node in nodes.nodes[:2]:
+            node.resume()
+    assert sold("HOT") == orders() == 0
+
+
+def test_a_node_restarted_empty_is_repaired_without_oversell(app, make_product, stock, nodes, client) -> None:
+    make_product("HOT", stock_total=6)
+    for n in range(3):
+        assert (
+            client.post("/api/orders", json=order_payload("HOT", n), headers={"Idempotency-Key": str(n)}).status_code
+            == 201
+        )
+    nodes.nodes[1].restart()
+    assert stock.counters(["HOT"]) == [[3], [None], [3]]
+    codes = [
+        client.post("/api/orders", json=order_payload("HOT", n), headers={"Idempotency-Key": str(n)}).status_code
+        for n in range(3, 10)
+    ]
+    assert codes == [201, 201, 201, 409, 409, 409, 409]
+    assert sold("HOT") == orders() == 6
+    assert stock.counters(["HOT"]) == [[0], [0], [0]]
+
+
+def test_two_nodes_restarted_empty_are_rebuilt_from_the_database(app, make_product, stock, nodes, client) -> None:
+    make_product("HOT", stock_total=4)
+    assert client.post("/api/orders", json=order_payload("HOT", 0), headers={"Idempotency-Key": "0"}).status_code == 201
+    nodes.nodes[0].restart()
+    nodes.nodes[1].restart()  # the fencing sequence lost its majority too
+    for n in range(1, 6):
+        client.post("/api/orders", json=order_payload("HOT", n), headers={"Idempotency-Key": str(n)})
+    assert sold("HOT") == orders() == 4
+    assert stock.counters(["HOT"]) == [[0], [0], [0]]
+
+
+def test_a_paused_lock_holder_is_refused_by_the_fence(app, make_product, stock) -> None:
+    """The steps of a sale, with holder A paused past its lock's expiry in between."""
+    make_product("HOT", stock_total=2)
+    stock.locks.ttl = 0.3
+    fence_a = Fence(stock.locks.acquire("stock:HOT"), "stock:HOT", stock.locks.next_token("stock:HOT"))
+    sale_a = BatchSale(stock, "HOT", [Sale(1, "order-a", lambda session, product: "a")])
+    assert sale_a.take(fence_a)  # A reserved on the counters...
+    time.sleep(0.5)  # ...then paused (GC, swap, SIGSTOP) until its lock expired
+
+    stock.reserve("HOT", 1, "order-b", lambda session, product: None)  # B sells meanwhile
+    stock.locks.ttl = 5.0
+
+    with pytest.raises(GuardRefused) as refused:
+        sale_a.write_rows(sale_a.sales, fence_a)  # the database refuses A's old fence
+    assert refused.value.stale
+    late = BatchSale(stock, "HOT", [Sale(1, "order-a2", lambda session, product: "a2")])
+    with pytest.raises(Busy):
+        late.take(fence_a)  # and so do the nodes
+    assert sold("HOT") == 1
+    # A's reservation leaked on the counters (an undersell); reconcile gives it back (I4).
+    stock.reconcile()
+    assert stock.counters(["HOT"]) == [[1], [1], [1]]
+
+
+def test_a_failed_database_write_gives_the_stock_back(app, make_product, stock) -> None:
+    make_product("HOT", stock_total=3)
+
+    def write_fails(session, product):  # type: ignore[no-untyped-def]
+        session.execute(text("SELECT * FROM no_such_table"))
+
+    with pytest.raises(DBAPIError, match="no_such_table"):
+        stock.reserve("HOT", 2, "doomed", write_fails)
+    assert sold("HOT") == 0
+    assert stock.counters(["HOT"]) == [[3], [3], [3]]
+    stock.reserve("HOT", 3, "fine", lambda session, product: None)
+    assert sold("HOT") == 3
+
+
+def test_a_failed_order_insert_through_the_api_is_503_and_gives_back(app, make_product, stock, client) -> None:
+    make_product("HOT", stock_total=3)
+    if db.engine.dialect.name == "sqlite":
+        db.session.execute(
+            text("CREATE TRIGGER refuse BEFORE INSERT ON orders BEGIN SELECT RAISE(FAIL, 'disk full'); END")
+        )
+    else:
+        db.session.execute(
+            text(
+                "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
+                "RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql"
+            )
+        )
+        db.session.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION refuse()"))
+    db.session.commit()
+    response = client.post("/api/orders", json=order_payload("HOT"), headers={"Idempotency-Key": "x"})
+    assert response.status_code == 503
+    assert sold("HOT") == orders() == 0
+    assert stock.counters(["HOT"]) == [[3], [3], [3]]
+
+
+@contextlib.contextmanager
+def database_writes_blocked(database_url: str):  # type: ignore[no-untyped-def]
+    """Hold the product row's write lock so sales stop between the counters and the database."""
+    if database_url.startswith("sqlite"):
+        conn = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            conn.execute("ROLLBACK")
+            conn.close()
+    else:
+        engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+        with engine.connect() as conn:
+            conn.execute(text("SELECT id FROM products FOR UPDATE"))
+            yield
+            conn.rollback()
+        engine.dispose()
+
+
+@pytest.mark.gunicorn
+def test_a_worker_killed_mid_request_leaks_nothing_after_reconcile(
+    serve, make_product, stock, database_url, gunicorn_env
+) -> None:
+    make_product("HOT", stock_total=5)
+    server = serve(workers=2)
+    with database_writes_blocked(database_url):
+        sender = threading.Thread(target=_try_order, args=(server.url,))
+        sender.start()
+        deadline = time.monotonic() + 10
+        while stock.counters(["HOT"]) != [[4], [4], [4]] and time.monotonic() < deadline:
+            time.sleep(0.05)  # the sale has passed the counters and waits for the database
+        assert stock.counters(["HOT"]) == [[4], [4], [4]]
+        for pid in server.worker_pids():
+            os.kill(pid, signal.SIGKILL)
+        sender.join(30)
+    assert sold("HOT") == orders() == 0
+
+    env = {**os.environ, **gunicorn_env, "PYTHONPATH": str(ROOT)}
+    flask = [sys.executable, "-m", "flask", "--app", "wsgi", "cardshop", "reconcile"]
+    dry = subprocess.run([*flask, "--dry-run"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert "would fix" in dry.stdout, dry.stdout + dry.stderr
+    fixed = subprocess.run(flask, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert "fixed" in fixed.stdout, fixed.stdout + fixed.stderr
+    assert stock.counters(["HOT"]) == [[5], [5], [5]]
+
+
+def _try_order(url: str) -> None:
+    with contextlib.suppress(requests.RequestException):
+        order(url, "HOT", 1)
