@@ -56,3 +56,16 @@ def test_init_db_runs_the_migrations(empty_app) -> None:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     again = empty_app.test_cli_runner().invoke(args=["cardshop", "init-db"])
     assert again.exit_code == 0, again.output
+
+
+def test_init_db_adopts_a_database_made_from_the_models_and_refuses_one_that_differs(empty_app) -> None:
+    db.create_all()
+    runner = empty_app.test_cli_runner()
+    adopted = runner.invoke(args=["cardshop", "init-db"])
+    assert adopted.exit_code == 0 and "schema adopted" in adopted.output
+    wipe()
+    db.create_all()
+    with db.engine.begin() as connection:
+        connection.execute(text("ALTER TABLE orders ADD COLUMN legacy_note VARCHAR(20)"))
+    refused = runner.invoke(args=["cardshop", "init-db"])
+    assert refused.exit_code != 0 and "differs from the models" in refused.output

@@ -7,13 +7,14 @@ import time
 
 import click
 from flask import current_app
-from flask_migrate import upgrade
-from sqlalchemy import inspect, select
+from sqlalchemy import select
 
 from .. import runtime
 from ..embedded import EmbeddedStack
+from ..errors import ConfigError
 from ..extensions import db
 from ..models import Product
+from ..schema import ensure_schema
 from ..services.demo import load_demo
 
 commands = click.Group("core")
@@ -23,13 +24,11 @@ commands = click.Group("core")
 @click.option("--if-new", is_flag=True, help="Kept for scripts; migrating is always safe to repeat.")
 def init_db(if_new: bool) -> None:
     """Create or upgrade the database schema by running the migrations."""
-    tables = inspect(db.engine)
-    if tables.has_table("products") and not tables.has_table("alembic_version"):
-        raise click.ClickException(
-            "this database was created without migrations; if its schema matches the models, "
-            "mark it with `flask --app wsgi db stamp head`, then run init-db again"
-        )
-    upgrade()
+    try:
+        done = ensure_schema()
+    except ConfigError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"schema {done}; ", nl=False)
     click.echo(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
 
 
