@@ -63,7 +63,7 @@ def agent_client(app: Flask, monkeypatch: pytest.MonkeyPatch) -> FlaskClient:
     db.session.commit()
     if "agent" not in auth.loaders:
         monkeypatch.setitem(
-            auth.loaders, "agent", lambda agent_id: _AgentUser(a) if (a := db.session.get(Agent, agent_id)) else None
+            auth.loaders, "agent", lambda raw: _AgentUser(a) if (a := db.session.get(Agent, int(raw))) else None
         )
     client = app.test_client()
     with client.session_transaction() as session:

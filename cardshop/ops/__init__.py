@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, request
 from werkzeug.wrappers import Response
 
-from ..auth import current_admin, refuse_unless_admin
 from ..models import Admin
 from ..services.catalogue import fen_to_yuan
+from .access import current_admin, refuse_unless_admin
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
 
