@@ -18,7 +18,7 @@ from sqlalchemy import select
 from cardshop import runtime
 from cardshop.extensions import db
 from cardshop.models import Order, Product, UpstreamSubmission
-from cardshop.services.upstream import HttpJsonAdapter, UpstreamError, submit_order
+from cardshop.services.upstream_sync import HttpJsonAdapter, UpstreamError, submit_order
 
 from .ops_fixtures import place
 

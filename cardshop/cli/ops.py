@@ -11,8 +11,8 @@ from .. import runtime
 from ..errors import CardshopError
 from ..extensions import db
 from ..services import admins, number_pool
-from ..services.catalogue import product_by_sku
-from ..services.upstream import adapter_from_config, import_statuses, poll_statuses, submit_pending
+from ..services.product_forms import product_by_sku
+from ..services.upstream_sync import adapter_from_config, import_statuses, poll_statuses, submit_pending
 
 commands = click.Group("ops")
 

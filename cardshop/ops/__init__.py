@@ -13,7 +13,7 @@ from flask import Blueprint, request
 from werkzeug.wrappers import Response
 
 from ..models import Admin
-from ..services.catalogue import fen_to_yuan
+from ..services.product_forms import fen_to_yuan
 from .access import current_admin, refuse_unless_admin
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")

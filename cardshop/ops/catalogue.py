@@ -10,7 +10,7 @@ from .. import runtime
 from ..errors import CardshopError, Invalid
 from ..extensions import db
 from ..models import CARRIERS, LEVELS, Product
-from ..services import catalogue, number_pool
+from ..services import number_pool, product_forms
 from . import acting_admin, bp
 
 
@@ -26,8 +26,8 @@ def _render_form(product: Product | None, values: dict[str, str], problems: dict
         product=product,
         values=values,
         problems=problems,
-        fields=catalogue.FIELDS,
-        commission_fields=list(zip(catalogue.COMMISSION_FIELDS, LEVELS, strict=True)),
+        fields=product_forms.FIELDS,
+        commission_fields=list(zip(product_forms.COMMISSION_FIELDS, LEVELS, strict=True)),
         carriers=CARRIERS,
     )
     return page, status
@@ -39,8 +39,8 @@ def new_product():  # type: ignore[no-untyped-def]
         return _render_form(None, {"min_age": "16", "max_age": "60", "listed": "1", "sort_order": "0"}, {})
     form = request.form.to_dict()
     try:
-        values = catalogue.parse_product_form(form)
-        product = catalogue.create_product(db.session, form.get("sku", ""), values)
+        values = product_forms.parse_product_form(form)
+        product = product_forms.create_product(db.session, form.get("sku", ""), values)
     except CardshopError as error:
         db.session.rollback()
         flash(error.message, "error")
@@ -57,12 +57,12 @@ def new_product():  # type: ignore[no-untyped-def]
 
 @bp.route("/products/<sku>/edit", methods=["GET", "POST"])
 def edit_product(sku: str):  # type: ignore[no-untyped-def]
-    product = catalogue.product_by_sku(db.session, sku)
+    product = product_forms.product_by_sku(db.session, sku)
     if request.method == "GET":
-        return _render_form(product, catalogue.product_form_values(product), {})
+        return _render_form(product, product_forms.product_form_values(product), {})
     form = request.form.to_dict()
     try:
-        catalogue.update_product(db.session, product, catalogue.parse_product_form(form))
+        product_forms.update_product(db.session, product, product_forms.parse_product_form(form))
     except Invalid as error:
         db.session.rollback()
         flash(error.message, "error")
@@ -73,11 +73,11 @@ def edit_product(sku: str):  # type: ignore[no-untyped-def]
 
 @bp.get("/products/<sku>")
 def product(sku: str) -> str:
-    found = catalogue.product_by_sku(db.session, sku)
+    found = product_forms.product_by_sku(db.session, sku)
     return render_template(
         "ops/product.html",
         product=found,
-        ledger=catalogue.stock_ledger(db.session, found),
+        ledger=product_forms.stock_ledger(db.session, found),
         pool=number_pool.pool_counts(db.session, found),
         report=None,
     )
@@ -85,7 +85,7 @@ def product(sku: str) -> str:
 
 @bp.post("/products/<sku>/restock")
 def restock(sku: str) -> Response:
-    found = catalogue.product_by_sku(db.session, sku)
+    found = product_forms.product_by_sku(db.session, sku)
     raw = request.form.get("qty", "").strip()
     note = request.form.get("note", "").strip()[:200]
     admin = acting_admin()
@@ -103,7 +103,7 @@ def restock(sku: str) -> Response:
 
 @bp.post("/products/<sku>/numbers")
 def import_numbers(sku: str):  # type: ignore[no-untyped-def]
-    found = catalogue.product_by_sku(db.session, sku)
+    found = product_forms.product_by_sku(db.session, sku)
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         flash("请选择要上传的 CSV 文件", "error")
@@ -116,7 +116,7 @@ def import_numbers(sku: str):  # type: ignore[no-untyped-def]
     page = render_template(
         "ops/product.html",
         product=found,
-        ledger=catalogue.stock_ledger(db.session, found),
+        ledger=product_forms.stock_ledger(db.session, found),
         pool=number_pool.pool_counts(db.session, found),
         report=report,
     )

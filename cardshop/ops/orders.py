@@ -15,7 +15,7 @@ from ..errors import CardshopError, Invalid, NotFound
 from ..extensions import db
 from ..models import DEAD_STATUSES, STATUSES, Order, Product, UpstreamSubmission
 from ..services import fulfilment, order_desk
-from ..services.upstream import UpstreamError, adapter_from_config, import_statuses, submit_order
+from ..services.upstream_sync import UpstreamError, adapter_from_config, import_statuses, submit_order
 from . import acting_admin, bp
 
 COURIERS = ["顺丰速运", "中国邮政EMS", "京东物流", "圆通速递", "中通快递", "韵达速递", "申通快递", "极兔速递"]
