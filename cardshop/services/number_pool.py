@@ -14,7 +14,7 @@ import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import Invalid
@@ -104,8 +104,10 @@ def import_numbers(session: DbSession, product: Product, raw: bytes | str) -> Im
     msisdns = [value for _, value in lines if value.lower() not in HEADERS]
     if not msisdns:
         return ImportReport(problems=[LineProblem(0, "", "文件里没有号码")])
-    session.add_all(PhoneNumber(product_id=product.id, msisdn=msisdn) for msisdn in msisdns)
+    # One multi-row INSERT per batch, not an ORM object per number: 100,000 lines load in seconds.
+    rows = [{"product_id": product.id, "msisdn": msisdn, "status": "free"} for msisdn in msisdns]
     try:
+        session.execute(insert(PhoneNumber), rows)
         session.commit()
     except IntegrityError:
         session.rollback()  # another import won a number meanwhile: report it like any other
