@@ -28,7 +28,7 @@ def agents() -> str:
             select(Order.agent_id, func.count())
             .where(Order.agent_id.in_([a.id for a in rows]))
             .group_by(Order.agent_id)
-        ).tuples()
+        ).all()
     )
     uplines = {
         a.id: a

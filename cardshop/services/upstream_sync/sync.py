@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from ...errors import Conflict
 from ...models import DbSession, Order, UpstreamSubmission
@@ -50,7 +51,11 @@ def submit_order(
         session.add(submission)
     submission.adapter, submission.state, submission.actor = adapter.name, "sending", actor
     submission.attempts += 1
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError:  # another run (a second host's cron) is submitting it right now
+        session.rollback()
+        raise Conflict("该订单正在被另一个进程提交上游") from None
     try:
         result = adapter.submit(order)
     except UpstreamError as error:
