@@ -25,9 +25,11 @@ from .validation import mask_id_card, mask_phone
 request_id_var: ContextVar[str | None] = ContextVar("cardshop_request_id", default=None)
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
-# Digits not touching other digits: an 18-character ID number, an 11-digit mobile.
+# Standalone numbers only: an 18-character ID number, an 11-digit mobile, not touching
+# other letters or digits -- so a run of digits inside a hex request id or an order
+# number is left alone (Chinese text around a number still counts as a boundary).
 _ID_CARD = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
-_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+_MOBILE = re.compile(r"(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z])")
 _STANDARD = set(vars(logging.makeLogRecord({})))
 
 

@@ -92,6 +92,9 @@ def test_personal_numbers_are_masked_in_any_log_line() -> None:
         scrub(line) == "order for 110105********1237 phone 138****5678 x11010519900101123X, order 20261125120000123456"
     )
     assert scrub("11010519900101123X") == "110105********123X"
+    assert scrub("手机13812345678，身份证110105199001011237。") == "手机138****5678，身份证110105********1237。"
+    request_id = "ab13812345678cd0123456789012345f"  # digits inside an id are not a phone
+    assert scrub(f"req={request_id}") == f"req={request_id}"
     record = logging.makeLogRecord({"msg": "buyer %s", "args": ("13987654321",), "name": "t", "levelname": "INFO"})
     RequestIdFilter().filter(record)
     ScrubFilter().filter(record)
