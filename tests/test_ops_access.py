@@ -74,6 +74,11 @@ def test_wrong_passwords_lock_the_account(app, client, operator) -> None:  # noq
         authenticate(db.session, "nobody", "whatever-password", max_failures=3, lock_minutes=1)
 
 
+def test_console_pages_are_never_cached_or_framed(ops) -> None:  # noqa: F811
+    page = ops.get("/ops/orders")
+    assert page.headers["Cache-Control"] == "no-store" and page.headers["X-Frame-Options"] == "DENY"
+
+
 def test_logging_out_ends_the_session(ops) -> None:  # noqa: F811
     assert ops.get("/ops/orders").status_code == 200
     ops.post("/ops/logout")

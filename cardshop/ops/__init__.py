@@ -35,6 +35,15 @@ def operators_only() -> Response | None:
     return refused
 
 
+@bp.after_request
+def private_pages(response: Response) -> Response:
+    """Console pages hold customers' data: never cached, never framed (a framed
+    approve button could be clicked by someone else's page)."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    return response
+
+
 def acting_admin() -> Admin:
     """The operator making this request (the guard let only operators in)."""
     admin = current_admin()
