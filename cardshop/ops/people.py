@@ -23,13 +23,10 @@ def agents() -> str:
         statement = statement.where(or_(Agent.phone.like(like), Agent.name.like(like), Agent.shop_code.like(like)))
     total = db.session.scalar(select(func.count()).select_from(statement.subquery())) or 0
     rows = list(db.session.scalars(statement.order_by(Agent.id).offset((page_no - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
-    order_counts = dict(
-        db.session.execute(
-            select(Order.agent_id, func.count())
-            .where(Order.agent_id.in_([a.id for a in rows]))
-            .group_by(Order.agent_id)
-        ).all()
-    )
+    counted = db.session.execute(
+        select(Order.agent_id, func.count()).where(Order.agent_id.in_([a.id for a in rows])).group_by(Order.agent_id)
+    ).all()
+    order_counts: dict[int | None, int] = {agent_id: int(count) for agent_id, count in counted}
     uplines = {
         a.id: a
         for a in db.session.scalars(select(Agent).where(Agent.id.in_({a.upline_id for a in rows if a.upline_id})))
