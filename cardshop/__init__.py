@@ -15,13 +15,15 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from . import config, logs, observability, runtime
+from . import auth, config, logs, observability, runtime
+from .agent import bp as agent_bp
 from .api import bp as api_bp
 from .cli import cardshop_cli
-from .extensions import csrf, db, limiter, login_manager, migrate
+from .extensions import csrf, db, limiter, migrate
 from .handlers import register_errorhandlers
 from .health import bp as health_bp
 from .ops import bp as ops_bp
+from .services import commissions
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,15 +76,16 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)
-    login_manager.init_app(app)
     runtime.init_app(app)
+    auth.init_app(app)
+    commissions.configure(app.config)
     logs.init_app(app)
     observability.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
     csrf.exempt(api_bp)  # JSON clients send no cookies to forge; they authenticate otherwise
-    for blueprint in (health_bp, api_bp, observability.bp, ops_bp):
+    for blueprint in (health_bp, api_bp, agent_bp, observability.bp, ops_bp):
         app.register_blueprint(blueprint)
 
 

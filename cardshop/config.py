@@ -104,6 +104,9 @@ SETTINGS: dict[str, tuple[Any, Parser]] = {
     "WITHDRAW_INTERVAL_DAYS": (7, int),
     "LOGIN_MAX_FAILURES": (5, _positive_int),
     "LOGIN_LOCK_MINUTES": (30, _positive_int),
+    "SETTLE_AFTER_MONTHS": (1, int),  # commission settles at the end of the month N months after activation
+    "COOKIE_SECURE": (True, _bool),  # session cookies only over HTTPS (browsers treat localhost as secure)
+    "PUBLIC_URL": ("", str),  # base of shop links and QR codes; empty: the URL the request came in on
     # Upstream.
     "UPSTREAM_SECRET": ("dev-upstream-secret", str),
     "UPSTREAM_URL": ("", str),

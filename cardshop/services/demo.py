@@ -216,6 +216,7 @@ def load_demo(session: DbSession) -> list[Product]:
                 shop_code="top168",
                 shop_name="号卡总店",
                 level=3,
+                level_floor=3,
                 verified=True,
             )
         )

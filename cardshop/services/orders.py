@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import Busy, Conflict, Invalid, NotFound, NumberTaken
 from ..models import Agent, DbSession, Order, OrderEvent, PhoneNumber, Product
 from ..stock import AlreadyApplied, StockService
+from . import commissions
 from .catalog import TermsCache
 from .order_input import OrderInput, check_against_product
 
@@ -104,6 +105,7 @@ def place_order(
         if order.number and not _sell_number(session, product.id, order.number, row.id):
             raise NumberTaken()
         session.add(OrderEvent(order_id=row.id, to_status="submitted", source="customer", created_at=now))
+        commissions.accrue(session, row)  # pending commission, in the sale's own transaction
         return row.order_no
 
     try:

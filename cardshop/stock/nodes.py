@@ -10,6 +10,7 @@ suspect, because a fan-out returns as soon as its answer is decided.
 from __future__ import annotations
 
 import concurrent.futures
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -25,10 +26,26 @@ from .pool import call_node
 LUA_SCRIPTS = ("reserve", "unreserve", "sync", "fence_floor", "peek")
 
 
+class NodeClient(redis.Redis):
+    """A node's client whose hash is the same in every process.
+
+    pottery keeps the nodes in a frozenset and asks them in its iteration order; with
+    the default identity hash every process would ask them in a different order, and
+    contenders for one lock would each win a different node (a split vote, nobody
+    wins). Hashing by address gives every process the same order."""
+
+    def __hash__(self) -> int:
+        kwargs = self.connection_pool.connection_kwargs
+        return zlib.crc32(f"{kwargs.get('host')}:{kwargs.get('port')}/{kwargs.get('db')}".encode())
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+
 def connect(urls: Iterable[str], *, socket_timeout: float, connect_timeout: float) -> list[redis.Redis]:
     """One client per node. No client-side retries: a dead node must fail fast."""
     return [
-        redis.Redis.from_url(
+        NodeClient.from_url(
             url,
             socket_timeout=socket_timeout,
             socket_connect_timeout=connect_timeout,

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 15f7f821b172
+Revision ID: 60dc49b4b241
 Revises: 
-Create Date: 2026-11-25 11:53:22.033968
+Create Date: 2026-11-25 12:25:42.196124
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import cardshop.models.base  # noqa: F401 - custom column types (UTCDateTime)
 
 
 # revision identifiers, used by Alembic.
-revision = '15f7f821b172'
+revision = '60dc49b4b241'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -43,11 +43,19 @@ def upgrade():
     sa.Column('shop_name', sa.String(length=60), nullable=False),
     sa.Column('upline_id', sa.Integer(), nullable=True),
     sa.Column('level', sa.Integer(), nullable=False),
+    sa.Column('level_floor', sa.Integer(), nullable=False),
     sa.Column('verified', sa.Boolean(), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('created_at', cardshop.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('id_card_masked', sa.String(length=18), nullable=False),
+    sa.Column('id_card_digest', sa.String(length=64), nullable=True),
+    sa.Column('verified_at', cardshop.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('failed_logins', sa.Integer(), nullable=False),
+    sa.Column('locked_until', cardshop.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_login_at', cardshop.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['upline_id'], ['agents.id'], name=op.f('fk_agents_upline_id_agents')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_agents')),
+    sa.UniqueConstraint('id_card_digest', name=op.f('uq_agents_id_card_digest')),
     sa.UniqueConstraint('invite_code', name=op.f('uq_agents_invite_code')),
     sa.UniqueConstraint('phone', name=op.f('uq_agents_phone')),
     sa.UniqueConstraint('shop_code', name=op.f('uq_agents_shop_code'))
@@ -163,6 +171,77 @@ def upgrade():
     with op.batch_alter_table('phone_numbers', schema=None) as batch_op:
         batch_op.create_index('ix_phone_numbers_product_status', ['product_id', 'status', 'msisdn'], unique=False)
 
+    op.create_table('wallets',
+    sa.Column('agent_id', sa.Integer(), nullable=False),
+    sa.Column('pending', sa.Integer(), nullable=False),
+    sa.Column('frozen', sa.Integer(), nullable=False),
+    sa.Column('settled', sa.Integer(), nullable=False),
+    sa.Column('withdrawing', sa.Integer(), nullable=False),
+    sa.Column('withdrawn', sa.Integer(), nullable=False),
+    sa.Column('points', sa.Integer(), nullable=False),
+    sa.Column('last_withdrawal_at', cardshop.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.CheckConstraint('frozen >= 0', name=op.f('ck_wallets_frozen_not_negative')),
+    sa.CheckConstraint('pending >= 0', name=op.f('ck_wallets_pending_not_negative')),
+    sa.CheckConstraint('points >= 0', name=op.f('ck_wallets_points_not_negative')),
+    sa.CheckConstraint('settled >= 0', name=op.f('ck_wallets_settled_not_negative')),
+    sa.CheckConstraint('withdrawing >= 0', name=op.f('ck_wallets_withdrawing_not_negative')),
+    sa.CheckConstraint('withdrawn >= 0', name=op.f('ck_wallets_withdrawn_not_negative')),
+    sa.ForeignKeyConstraint(['agent_id'], ['agents.id'], name=op.f('fk_wallets_agent_id_agents')),
+    sa.PrimaryKeyConstraint('agent_id', name=op.f('pk_wallets'))
+    )
+    op.create_table('withdrawals',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('agent_id', sa.Integer(), nullable=False),
+    sa.Column('amount_fen', sa.Integer(), nullable=False),
+    sa.Column('fee_fen', sa.Integer(), nullable=False),
+    sa.Column('net_fen', sa.Integer(), nullable=False),
+    sa.Column('payout_method', sa.String(length=12), nullable=False),
+    sa.Column('payout_account', sa.String(length=40), nullable=False),
+    sa.Column('payout_name', sa.String(length=40), nullable=False),
+    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.Column('reason', sa.String(length=200), nullable=False),
+    sa.Column('reference', sa.String(length=80), nullable=False),
+    sa.Column('operator', sa.String(length=60), nullable=False),
+    sa.Column('created_at', cardshop.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('decided_at', cardshop.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('paid_at', cardshop.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.CheckConstraint('amount_fen > 0', name=op.f('ck_withdrawals_amount_positive')),
+    sa.CheckConstraint('fee_fen >= 0 AND fee_fen <= amount_fen', name=op.f('ck_withdrawals_fee_in_range')),
+    sa.ForeignKeyConstraint(['agent_id'], ['agents.id'], name=op.f('fk_withdrawals_agent_id_agents')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_withdrawals'))
+    )
+    with op.batch_alter_table('withdrawals', schema=None) as batch_op:
+        batch_op.create_index('ix_withdrawals_agent_created', ['agent_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_withdrawals_status_created', ['status', 'created_at'], unique=False)
+
+    op.create_table('commission_lines',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('order_id', sa.Integer(), nullable=False),
+    sa.Column('agent_id', sa.Integer(), nullable=False),
+    sa.Column('seller_id', sa.Integer(), nullable=False),
+    sa.Column('role', sa.String(length=12), nullable=False),
+    sa.Column('depth', sa.Integer(), nullable=False),
+    sa.Column('level', sa.Integer(), nullable=False),
+    sa.Column('level_amount_fen', sa.Integer(), nullable=False),
+    sa.Column('paid_below_fen', sa.Integer(), nullable=False),
+    sa.Column('amount_fen', sa.Integer(), nullable=False),
+    sa.Column('points', sa.Integer(), nullable=False),
+    sa.Column('state', sa.String(length=10), nullable=False),
+    sa.Column('settle_on', sa.Date(), nullable=True),
+    sa.Column('created_at', cardshop.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', cardshop.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('amount_fen >= 0', name=op.f('ck_commission_lines_amount_not_negative')),
+    sa.CheckConstraint('points >= 0', name=op.f('ck_commission_lines_points_not_negative')),
+    sa.ForeignKeyConstraint(['agent_id'], ['agents.id'], name=op.f('fk_commission_lines_agent_id_agents')),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_commission_lines_order_id_orders')),
+    sa.ForeignKeyConstraint(['seller_id'], ['agents.id'], name=op.f('fk_commission_lines_seller_id_agents')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_commission_lines')),
+    sa.UniqueConstraint('order_id', 'agent_id', name='uq_commission_lines_order_agent')
+    )
+    with op.batch_alter_table('commission_lines', schema=None) as batch_op:
+        batch_op.create_index('ix_commission_lines_agent_created', ['agent_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_commission_lines_state_settle', ['state', 'settle_on'], unique=False)
+
     op.create_table('order_events',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('order_id', sa.Integer(), nullable=False),
@@ -195,6 +274,22 @@ def upgrade():
     with op.batch_alter_table('stock_entries', schema=None) as batch_op:
         batch_op.create_index('ix_stock_entries_product_created', ['product_id', 'created_at'], unique=False)
 
+    op.create_table('upstream_events',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('event_id', sa.String(length=64), nullable=False),
+    sa.Column('order_id', sa.Integer(), nullable=False),
+    sa.Column('event', sa.String(length=16), nullable=False),
+    sa.Column('outcome', sa.String(length=10), nullable=False),
+    sa.Column('detail', sa.String(length=200), nullable=False),
+    sa.Column('happened_at', cardshop.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', cardshop.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_upstream_events_order_id_orders')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_upstream_events')),
+    sa.UniqueConstraint('event_id', name=op.f('uq_upstream_events_event_id'))
+    )
+    with op.batch_alter_table('upstream_events', schema=None) as batch_op:
+        batch_op.create_index('ix_upstream_events_order', ['order_id', 'id'], unique=False)
+
     op.create_table('upstream_submissions',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('order_id', sa.Integer(), nullable=False),
@@ -216,6 +311,29 @@ def upgrade():
     with op.batch_alter_table('upstream_submissions', schema=None) as batch_op:
         batch_op.create_index('ix_upstream_submissions_state', ['state', 'polled_at'], unique=False)
 
+    op.create_table('ledger_entries',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('agent_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('bucket', sa.String(length=12), nullable=False),
+    sa.Column('delta', sa.Integer(), nullable=False),
+    sa.Column('balance_before', sa.Integer(), nullable=False),
+    sa.Column('balance_after', sa.Integer(), nullable=False),
+    sa.Column('order_id', sa.Integer(), nullable=True),
+    sa.Column('line_id', sa.Integer(), nullable=True),
+    sa.Column('withdrawal_id', sa.Integer(), nullable=True),
+    sa.Column('note', sa.String(length=120), nullable=False),
+    sa.Column('created_at', cardshop.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['agent_id'], ['agents.id'], name=op.f('fk_ledger_entries_agent_id_agents')),
+    sa.ForeignKeyConstraint(['line_id'], ['commission_lines.id'], name=op.f('fk_ledger_entries_line_id_commission_lines')),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_ledger_entries_order_id_orders')),
+    sa.ForeignKeyConstraint(['withdrawal_id'], ['withdrawals.id'], name=op.f('fk_ledger_entries_withdrawal_id_withdrawals')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_entries'))
+    )
+    with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
+        batch_op.create_index('ix_ledger_entries_agent_bucket', ['agent_id', 'bucket', 'id'], unique=False)
+        batch_op.create_index('ix_ledger_entries_agent_id', ['agent_id', 'id'], unique=False)
+
     with op.batch_alter_table('phone_numbers', schema=None) as batch_op:
         batch_op.create_foreign_key(batch_op.f('fk_phone_numbers_order_id_orders'), 'orders', ['order_id'], ['id'])
 
@@ -224,10 +342,19 @@ def upgrade():
 
 def downgrade():
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
+        batch_op.drop_index('ix_ledger_entries_agent_id')
+        batch_op.drop_index('ix_ledger_entries_agent_bucket')
+
+    op.drop_table('ledger_entries')
     with op.batch_alter_table('upstream_submissions', schema=None) as batch_op:
         batch_op.drop_index('ix_upstream_submissions_state')
 
     op.drop_table('upstream_submissions')
+    with op.batch_alter_table('upstream_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_upstream_events_order')
+
+    op.drop_table('upstream_events')
     with op.batch_alter_table('stock_entries', schema=None) as batch_op:
         batch_op.drop_index('ix_stock_entries_product_created')
 
@@ -236,6 +363,17 @@ def downgrade():
         batch_op.drop_index('ix_order_events_order')
 
     op.drop_table('order_events')
+    with op.batch_alter_table('commission_lines', schema=None) as batch_op:
+        batch_op.drop_index('ix_commission_lines_state_settle')
+        batch_op.drop_index('ix_commission_lines_agent_created')
+
+    op.drop_table('commission_lines')
+    with op.batch_alter_table('withdrawals', schema=None) as batch_op:
+        batch_op.drop_index('ix_withdrawals_status_created')
+        batch_op.drop_index('ix_withdrawals_agent_created')
+
+    op.drop_table('withdrawals')
+    op.drop_table('wallets')
     with op.batch_alter_table('phone_numbers', schema=None) as batch_op:
         batch_op.drop_index('ix_phone_numbers_product_status')
 
