@@ -3,6 +3,8 @@ refused, on every route and every method, and nothing they send changes anything
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import func, select
 
@@ -12,16 +14,14 @@ from cardshop.services.admins import authenticate
 
 from .ops_fixtures import agent_client, fast_hashing, log_in, operator, ops  # noqa: F401
 
-SAMPLE_ARGS = {"sku": "T-1", "order_no": "20260101000000000001"}
+SAMPLE_ARGS = {"sku": "T-1", "order_no": "20260101000000000001", "withdrawal_id": "1", "entry_id": "1"}
 
 
 def ops_routes(app):  # type: ignore[no-untyped-def]
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/ops") or rule.endpoint == "ops.login":
             continue
-        path = rule.rule
-        for name in rule.arguments:
-            path = path.replace(f"<{name}>", SAMPLE_ARGS[name])
+        path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: SAMPLE_ARGS[m.group(1)], rule.rule)
         for method in sorted(rule.methods & {"GET", "POST"}):
             yield method, path
 

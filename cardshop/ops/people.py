@@ -6,7 +6,7 @@ from flask import render_template, request
 from sqlalchemy import func, or_, select
 
 from ..extensions import db
-from ..models import LEVELS, Agent, Order
+from ..models import LEVELS, Agent, Order, Wallet
 from . import bp
 
 PAGE_SIZE = 50
@@ -27,6 +27,9 @@ def agents() -> str:
         select(Order.agent_id, func.count()).where(Order.agent_id.in_([a.id for a in rows])).group_by(Order.agent_id)
     ).all()
     order_counts: dict[int | None, int] = {agent_id: int(count) for agent_id, count in counted}
+    wallets = {
+        w.agent_id: w for w in db.session.scalars(select(Wallet).where(Wallet.agent_id.in_([a.id for a in rows])))
+    }
     uplines = {
         a.id: a
         for a in db.session.scalars(select(Agent).where(Agent.id.in_({a.upline_id for a in rows if a.upline_id})))
@@ -41,4 +44,5 @@ def agents() -> str:
         levels=LEVELS,
         order_counts=order_counts,
         uplines=uplines,
+        wallets=wallets,
     )
