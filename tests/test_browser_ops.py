@@ -6,14 +6,19 @@ system status page as one Redis node dies (selling goes on) and then a second
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 import requests
 from sqlalchemy import select
 
+from cardshop import runtime
 from cardshop.extensions import db
-from cardshop.models import Order, PhoneNumber
+from cardshop.models import Agent, Order, PhoneNumber, Withdrawal
+from cardshop.services import commissions, withdrawals
 from cardshop.services.admins import create_admin
 
+from .agent_support import chain, deliver, sell
 from .ops_fixtures import fast_hashing  # noqa: F401
 from .support import order_payload
 
@@ -30,8 +35,24 @@ def desk(browser):  # type: ignore[no-untyped-def]
     context.close()
 
 
-def test_an_operators_day(app, fast_hashing, serve, nodes, desk, screenshot, tmp_path) -> None:  # noqa: F811
+def settled_withdrawal(client, stock) -> Withdrawal:  # type: ignore[no-untyped-def]
+    """An agent who sold two cards that were activated, recharged and settled, asking for 80 yuan."""
+    _, agent = chain(1, 0)
+    for _ in range(2):
+        deliver(client, sell(client, agent, sku="T-1"), "submitted", "shipped", "activated", "recharged")
+    commissions.settle_due(db.session, stock, date(2100, 1, 1))
+    policy = withdrawals.Policy(min_fen=1000, fee_permille=60, interval_days=7)
+    agent = db.session.get(Agent, agent.id)
+    return withdrawals.request_withdrawal(
+        db.session, runtime.runtime().locks.hold, agent, 8000, policy=policy, method="alipay", account="a@b.cn"
+    )
+
+
+def test_an_operators_day(
+    app, client, stock, make_product, fast_hashing, serve, nodes, desk, screenshot, tmp_path  # noqa: F811
+) -> None:
     create_admin(db.session, "ops-wang", "correct-horse-battery", name="运营小王")
+    make_product("T-1", stock_total=10)  # what the agent below sells
     server = serve(workers=2)
     page = desk
 
@@ -116,6 +137,19 @@ def test_an_operators_day(app, fast_hashing, serve, nodes, desk, screenshot, tmp
     order = db.session.scalars(select(Order).where(Order.order_no == order_no)).one()
     assert (order.status, order.tracking_no) == ("shipped", "SF1234567890")
 
+    # An agent asks for their settled commission; the operator approves it.
+    taken = settled_withdrawal(client, stock)
+    page.click("text=提现审核")
+    row = page.locator(f"tr[data-withdrawal='{taken.id}']")
+    assert "¥75.20" in row.inner_text() and "审核中" in row.inner_text()
+    row.locator("button:has-text('通过')").click()
+    assert f"提现 #{taken.id} 已通过" in page.locator(".flash").inner_text()
+    page.click("text=已通过，待打款")
+    assert "已通过，待打款" in page.locator(f"tr[data-withdrawal='{taken.id}']").inner_text()
+    screenshot(page, "6-withdrawal-approved")
+    db.session.expire_all()
+    assert db.session.get(Withdrawal, taken.id).status == "approved"
+
     # System status: all up, then one node down, then two.
     page.click("text=系统状态")
     assert "可以正常售卖：Redis 3/3" in page.locator("#verdict").inner_text()
@@ -124,10 +158,10 @@ def test_an_operators_day(app, fast_hashing, serve, nodes, desk, screenshot, tmp
     assert "可以正常售卖：Redis 2/3" in page.locator("#verdict").inner_text()
     assert "离线" in page.locator("tr[data-node='2']").inner_text()
     assert "在线" in page.locator("tr[data-node='0']").inner_text()
-    screenshot(page, "6-one-node-down")
+    screenshot(page, "7-one-node-down")
     nodes.nodes[1].kill()
     page.reload()
     verdict = page.locator("#verdict")
     assert "仲裁丢失，已停止售卖" in verdict.inner_text()
     assert verdict.evaluate("e => getComputedStyle(e).color") == "rgb(179, 20, 28)"
-    screenshot(page, "7-quorum-lost")
+    screenshot(page, "8-quorum-lost")
