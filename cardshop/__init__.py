@@ -24,6 +24,7 @@ from .handlers import register_errorhandlers
 from .health import bp as health_bp
 from .ops import bp as ops_bp
 from .services import commissions
+from .shop import bp as shop_bp
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,6 +57,7 @@ def configure(app: Flask, overrides: dict[str, Any] | None) -> None:
     app.config["JSON_AS_ASCII"] = False
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")  # holds and shop attribution ride on cookies
     logs.configure(json_lines=app.config["LOG_JSON"], level=logging.INFO)
 
 
@@ -85,7 +87,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     csrf.exempt(api_bp)  # JSON clients send no cookies to forge; they authenticate otherwise
-    for blueprint in (health_bp, api_bp, agent_bp, observability.bp, ops_bp):
+    for blueprint in (health_bp, api_bp, shop_bp, agent_bp, observability.bp, ops_bp):
         app.register_blueprint(blueprint)
 
 

@@ -48,9 +48,8 @@ def settled_withdrawal(client, stock) -> Withdrawal:  # type: ignore[no-untyped-
     )
 
 
-def test_an_operators_day(
-    app, client, stock, make_product, fast_hashing, serve, nodes, desk, screenshot, tmp_path  # noqa: F811
-) -> None:
+@pytest.mark.usefixtures("fast_hashing")
+def test_an_operators_day(app, client, stock, make_product, serve, nodes, desk, screenshot, tmp_path) -> None:
     create_admin(db.session, "ops-wang", "correct-horse-battery", name="运营小王")
     make_product("T-1", stock_total=10)  # what the agent below sells
     server = serve(workers=2)

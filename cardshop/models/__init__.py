@@ -17,9 +17,11 @@ from .money import (
 )
 from .ops import Admin, FulfilmentExport
 from .order import DEAD_STATUSES, STATUSES, Order, OrderEvent
+from .risk import BLOCK_KINDS, BlockEntry
 from .upstream import UpstreamSubmission
 
 __all__ = [
+    "BLOCK_KINDS",
     "BUCKETS",
     "CARRIERS",
     "DEAD_STATUSES",
@@ -32,6 +34,7 @@ __all__ = [
     "Admin",
     "Agent",
     "Base",
+    "BlockEntry",
     "CommissionLine",
     "DbSession",
     "FulfilmentExport",

@@ -63,4 +63,4 @@ def ops_yuan(fen: int | None) -> str:
     return "¥" + fen_to_yuan(fen or 0)
 
 
-from . import catalogue, orders, people, session, system, withdrawals  # noqa: E402,F401 - route modules attach to bp
+from . import blocklist, catalogue, orders, people, session, system, withdrawals  # noqa: E402,F401 - route modules attach to bp

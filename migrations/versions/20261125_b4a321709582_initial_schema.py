@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 60dc49b4b241
+Revision ID: b4a321709582
 Revises: 
-Create Date: 2026-11-25 12:25:42.196124
+Create Date: 2026-11-25 12:37:34.974152
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import cardshop.models.base  # noqa: F401 - custom column types (UTCDateTime)
 
 
 # revision identifiers, used by Alembic.
-revision = '60dc49b4b241'
+revision = 'b4a321709582'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -63,6 +63,16 @@ def upgrade():
     with op.batch_alter_table('agents', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_agents_upline_id'), ['upline_id'], unique=False)
 
+    op.create_table('block_entries',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=8), nullable=False),
+    sa.Column('value', sa.String(length=18), nullable=False),
+    sa.Column('reason', sa.String(length=200), nullable=False),
+    sa.Column('actor', sa.String(length=60), nullable=False),
+    sa.Column('created_at', cardshop.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_block_entries')),
+    sa.UniqueConstraint('kind', 'value', name='uq_block_entries_kind_value')
+    )
     op.create_table('products',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('sku', sa.String(length=40), nullable=False),
@@ -394,6 +404,7 @@ def downgrade():
         batch_op.drop_index('ix_products_listed_sort')
 
     op.drop_table('products')
+    op.drop_table('block_entries')
     with op.batch_alter_table('agents', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_agents_upline_id'))
 
