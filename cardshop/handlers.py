@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, g, jsonify, render_template, request
+from flask import Flask, Response, jsonify, render_template, request
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
@@ -44,7 +44,6 @@ def wants_json() -> bool:
 def render_error(
     code: str, message: str, status: int, fields: dict[str, str] | None = None, retry_after: int | None = None
 ) -> Response:
-    g.error_code = code  # for metrics: orders counted by outcome
     if wants_json():
         response = jsonify({"error": code, "message": message, "fields": fields or {}})
     else:

@@ -11,12 +11,16 @@ Plain functions, no Flask: the stock core calls them from the hot path.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import REGISTRY, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 ORDERS = Counter("cardshop_orders", "Order attempts, by outcome (created, duplicate, sold_out, busy, ...)", ["outcome"])
 STOCK_PATH = Histogram(
@@ -63,6 +67,25 @@ def observe_stock_path(seconds: float, outcome: str) -> None:
 
 def count_order(outcome: str) -> None:
     ORDERS.labels(outcome=outcome).inc()
+
+
+def counts_orders(place: F) -> F:
+    """Count every call of an order-placing function by outcome: ``created`` or
+    ``duplicate`` from its ``(order, created)`` result, else the domain error's code
+    (sold_out, busy, stock_unavailable, risk_refused, ...). Wraps the service, so the
+    JSON API and the shop's order form are counted alike."""
+
+    @functools.wraps(place)
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        try:
+            result = place(*args, **kwargs)
+        except Exception as error:
+            count_order(str(getattr(error, "code", None) or "error"))
+            raise
+        count_order("created" if result[1] else "duplicate")
+        return result
+
+    return cast(F, counted)
 
 
 def count_upstream(adapter: str, outcome: str) -> None:

@@ -13,7 +13,7 @@ import requests
 
 from cardshop.logs import JsonFormatter, RequestIdFilter, ScrubFilter, scrub
 
-from .support import order_payload
+from .support import id_card, order_payload
 
 
 def sample(text: str, name: str, **labels: str) -> float | None:
@@ -37,8 +37,8 @@ def test_orders_are_counted_by_outcome(client, make_product) -> None:
     assert client.post("/api/orders", json=order_payload("T-1", 1), headers={"Idempotency-Key": "a"}).status_code == 201
     assert client.post("/api/orders", json=order_payload("T-1", 1), headers={"Idempotency-Key": "a"}).status_code == 200
     assert client.post("/api/orders", json=order_payload("T-1", 2), headers={"Idempotency-Key": "b"}).status_code == 409
-    bad = order_payload("T-1", 3, customer={"id_card": "110105199001011234"})
-    assert client.post("/api/orders", json=bad).status_code == 422
+    too_young = order_payload("T-1", 3, customer={"id_card": id_card("20150101", "003")})
+    assert client.post("/api/orders", json=too_young).status_code == 422
     assert (created(), duplicate(), sold_out(), invalid()) == (1, 1, 1, 1)
 
 
