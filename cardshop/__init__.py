@@ -23,6 +23,7 @@ from .extensions import csrf, db, limiter, migrate
 from .handlers import register_errorhandlers
 from .health import bp as health_bp
 from .ops import bp as ops_bp
+from .passwords import hasher
 from .services import commissions
 from .shop import bp as shop_bp
 
@@ -81,6 +82,7 @@ def register_extensions(app: Flask) -> None:
     runtime.init_app(app)
     auth.init_app(app)
     commissions.configure(app.config)
+    hasher.configure(time_cost=app.config["PASSWORD_TIME_COST"], memory_kib=app.config["PASSWORD_MEMORY_KIB"])
     logs.init_app(app)
     observability.init_app(app)
 

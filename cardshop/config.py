@@ -103,6 +103,8 @@ SETTINGS: dict[str, tuple[Any, Parser]] = {
     "WITHDRAW_FEE_PERMILLE": (60, int),
     "WITHDRAW_INTERVAL_DAYS": (7, int),
     "LOGIN_MAX_FAILURES": (5, _positive_int),
+    "PASSWORD_TIME_COST": (3, _positive_int),  # argon2id; lower only in tests
+    "PASSWORD_MEMORY_KIB": (65536, _positive_int),
     "LOGIN_LOCK_MINUTES": (30, _positive_int),
     "SETTLE_AFTER_MONTHS": (1, int),  # commission settles at the end of the month N months after activation
     "COOKIE_SECURE": (True, _bool),  # session cookies only over HTTPS (browsers treat localhost as secure)

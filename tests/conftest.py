@@ -65,6 +65,8 @@ def app_config(nodes: EmbeddedStack, database_url: str, tmp_path: Path) -> dict[
         "WTF_CSRF_ENABLED": False,
         "RATELIMIT_ENABLED": False,
         "LOG_JSON": False,
+        "PASSWORD_TIME_COST": 1,  # argon2id at its cheapest: tests check behaviour, not cost
+        "PASSWORD_MEMORY_KIB": 1024,
     }
 
 
@@ -120,6 +122,8 @@ def gunicorn_env(nodes: EmbeddedStack, database_url: str, tmp_path: Path) -> dic
         "SECRET_KEY": "test-secret",
         "CARDSHOP_INSTANCE_PATH": str(tmp_path / "instance"),
         "CARDSHOP_RATELIMIT_ENABLED": "false",
+        "CARDSHOP_PASSWORD_TIME_COST": "1",
+        "CARDSHOP_PASSWORD_MEMORY_KIB": "1024",
     }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_login import UserMixin
@@ -14,7 +13,6 @@ from sqlalchemy import select
 from cardshop import auth
 from cardshop.extensions import db
 from cardshop.models import Admin, Agent, Order
-from cardshop.services import admins
 from cardshop.services.admins import create_admin
 
 from .support import order_payload
@@ -23,9 +21,8 @@ OPERATOR_PASSWORD = "correct-horse-battery"
 
 
 @pytest.fixture
-def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap argon2 parameters: the same code path, a fraction of the CPU."""
-    monkeypatch.setattr(admins, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+def fast_hashing(app: Flask) -> None:
+    """Cheap argon2 parameters (the test app's PASSWORD_* settings): the same code path."""
 
 
 @pytest.fixture

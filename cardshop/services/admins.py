@@ -5,19 +5,18 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 
 from ..errors import Conflict, Invalid
 from ..models import Admin, DbSession
+from ..passwords import hasher
 
 USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{2,39}$")
 MIN_PASSWORD = 10
 
-_hasher = PasswordHasher()
 # Verified against when the username is unknown, so both failures take the same time.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+_DUMMY_HASH = hasher.hash("not-a-real-password")
 
 
 def create_admin(session: DbSession, username: str, password: str, *, name: str = "") -> Admin:
@@ -32,7 +31,7 @@ def create_admin(session: DbSession, username: str, password: str, *, name: str 
         raise Invalid(fields=problems)
     if find_admin(session, username) is not None:
         raise Conflict(f"用户名 {username} 已存在")
-    admin = Admin(username=username, name=name.strip(), password_hash=_hasher.hash(password))
+    admin = Admin(username=username, name=name.strip(), password_hash=hasher.hash(password))
     session.add(admin)
     session.commit()
     return admin
@@ -41,7 +40,7 @@ def create_admin(session: DbSession, username: str, password: str, *, name: str 
 def set_password(session: DbSession, admin: Admin, password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise Invalid(fields={"password": f"密码至少 {MIN_PASSWORD} 位"})
-    admin.password_hash = _hasher.hash(password)
+    admin.password_hash = hasher.hash(password)
     admin.failed_logins, admin.locked_until = 0, None
     session.commit()
 
@@ -78,14 +77,14 @@ def authenticate(
         session.commit()
         raise refused
     admin.failed_logins, admin.locked_until, admin.last_login_at = 0, None, now
-    if _hasher.check_needs_rehash(admin.password_hash):
-        admin.password_hash = _hasher.hash(password)
+    if hasher.check_needs_rehash(admin.password_hash):
+        admin.password_hash = hasher.hash(password)
     session.commit()
     return admin
 
 
 def _verify(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 
-from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import CardshopError, Conflict, Invalid
 from ..models import Agent, DbSession
+from ..passwords import hasher
 from ..validation import (
     age_on,
     id_card_problem,
@@ -29,7 +29,6 @@ from ..validation import (
 )
 from .wallets import ensure_wallets
 
-hasher = PasswordHasher()
 _SHOP_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 PASSWORD_MIN = 8
 AGENT_MIN_AGE = 18
