@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import inspect, text
 
 from cardshop import create_app, runtime
 from cardshop.embedded import EmbeddedStack
@@ -77,14 +78,24 @@ def app(app_config: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("DATABASE_URL", raising=False)
     app = create_app(app_config)
     with app.app_context():
-        db.drop_all()
-        db.create_all()
+        fresh_schema()
         yield app
         db.session.remove()
-        if db.engine.dialect.name != "sqlite":  # SQLite: a fresh file per test
-            db.drop_all()
         db.engine.dispose()
     runtime.runtime(app).close()
+
+
+def fresh_schema() -> None:
+    """An empty schema: SQLite gets a new file per test; PostgreSQL, one database per run,
+    is emptied with TRUNCATE when the schema is already there (much faster than DROP)."""
+    tables = db.metadata.sorted_tables
+    if db.engine.dialect.name == "postgresql" and all(inspect(db.engine).has_table(t.name) for t in tables):
+        names = ", ".join(f'"{t.name}"' for t in tables)
+        db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        db.session.commit()
+        return
+    db.drop_all()
+    db.create_all()
 
 
 @pytest.fixture

@@ -176,23 +176,35 @@ def test_a_failed_database_write_gives_the_stock_back(app, make_product, stock) 
 
 def test_a_failed_order_insert_through_the_api_is_503_and_gives_back(app, make_product, stock, client) -> None:
     make_product("HOT", stock_total=3)
-    if db.engine.dialect.name == "sqlite":
-        db.session.execute(
-            text("CREATE TRIGGER refuse BEFORE INSERT ON orders BEGIN SELECT RAISE(FAIL, 'disk full'); END")
-        )
-    else:
-        db.session.execute(
-            text(
-                "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
-                "RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql"
-            )
-        )
-        db.session.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION refuse()"))
-    db.session.commit()
-    response = client.post("/api/orders", json=order_payload("HOT"), headers={"Idempotency-Key": "x"})
+    with refusing_order_inserts():
+        response = client.post("/api/orders", json=order_payload("HOT"), headers={"Idempotency-Key": "x"})
     assert response.status_code == 503
     assert sold("HOT") == orders() == 0
     assert stock.counters(["HOT"]) == [[3], [3], [3]]
+
+
+@contextlib.contextmanager
+def refusing_order_inserts():  # type: ignore[no-untyped-def]
+    """A trigger that fails every order insert, as a full disk or a broken replica would."""
+    if db.engine.dialect.name == "sqlite":
+        create = ["CREATE TRIGGER refuse BEFORE INSERT ON orders BEGIN SELECT RAISE(FAIL, 'disk full'); END"]
+        drop = ["DROP TRIGGER refuse"]
+    else:
+        create = [
+            "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION refuse()",
+        ]
+        drop = ["DROP TRIGGER refuse ON orders", "DROP FUNCTION refuse()"]
+    for statement in create:
+        db.session.execute(text(statement))
+    db.session.commit()
+    try:
+        yield
+    finally:
+        db.session.rollback()
+        for statement in drop:
+            db.session.execute(text(statement))
+        db.session.commit()
 
 
 @contextlib.contextmanager
