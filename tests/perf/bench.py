@@ -243,8 +243,9 @@ def main() -> int:
     ceiling = next((r["per_second"] for r in rows if r["row"].startswith("ceiling")), 0.0)
     baseline = next((r["per_second"] for r in rows if r["row"] == "baseline: pottery default"), 0.0)
     print(
-        f"cardshop bench: {args.clients} clients, {args.seconds:.0f}s per row, gunicorn {args.workers} workers "
-        f"x {args.threads} threads, {database_url.split(':')[0]}, {os.cpu_count()} cores"
+        f"cardshop bench: {args.clients} clients, {args.seconds:.0f}s per row, "
+        f"gunicorn {args.workers or 'default'} workers x {args.threads or 'default'} threads, "
+        f"{database_url.split(':')[0]}, {os.cpu_count()} cores"
     )
     print_table(rows, ceiling, baseline)
     print(f"\ninvariants: {'ok' if check['ok'] else 'VIOLATED'} ({check['sold']} sold){check['problems'] or ''}")
