@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from flask.cli import AppGroup
 
-from . import agent, core
+from . import agent, core, growth
 
 cardshop_cli = AppGroup("cardshop", help="cardshop operations.")
 
-for module in (core, agent):
+for module in (core, agent, growth):
     for command in module.commands.commands.values():
         cardshop_cli.add_command(command)
