@@ -1,0 +1,249 @@
+"""``make bench-pages``: the pages that grow with the data, against real gunicorn.
+
+Run it on a database filled by ``flask --app wsgi cardshop seed-large`` (a million
+orders, 10,000 agents). It starts its own three Redis nodes and gunicorn on that
+database, logs in as the busiest agent (setting a known password on that account),
+and measures each page: N sequential requests from one client, then N requests from
+C concurrent clients, each with median, p95 and requests/s. Then it prints the query
+plan of every SELECT each page runs (EXPLAIN QUERY PLAN on SQLite, EXPLAIN on
+PostgreSQL) and flags any that reads a growing table whole. Results also go to
+bench-results/pages-<time>.json.
+
+    DATABASE_URL=sqlite:///instance/cardshop.db .venv/bin/python -m tests.perf.pages
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+from sqlalchemy import func, select
+
+from cardshop import create_app
+from cardshop.embedded import EmbeddedStack
+from cardshop.extensions import db
+from cardshop.models import Agent, Order
+from cardshop.services import agents
+from tests.perf.plans import Plan, plans_for
+from tests.support import Gunicorn
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "bench2026pages"
+TARGET_MEDIAN_MS = 50.0
+
+
+@dataclass(frozen=True)
+class Page:
+    """One benchmark row: a name and the requests it sends (path, or a callable per request)."""
+
+    name: str
+    paths: list[str]
+    login: bool = True
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))] * 1000 if ordered else 0.0
+
+
+def login(base: str, phone: str) -> requests.Session:
+    session = requests.Session()
+    form = session.get(f"{base}/agent/login", timeout=30).text
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form)
+    data = {"phone": phone, "password": PASSWORD, "csrf_token": token.group(1) if token else ""}
+    response = session.post(f"{base}/agent/login", data=data, allow_redirects=False, timeout=30)
+    if response.status_code != 302:
+        raise SystemExit(f"agent login failed: {response.status_code}")
+    return session
+
+
+def measure(base: str, page: Page, cookies: Any, *, count: int, clients: int) -> dict[str, Any]:
+    """``count`` requests one after another, then ``count`` spread over ``clients`` threads."""
+    result: dict[str, Any] = {"row": page.name}
+    for mode, threads in (("sequential", 1), ("concurrent", clients)):
+        latencies: list[float] = []
+        codes: Counter[str] = Counter()
+        lock = threading.Lock()
+        plan = [page.paths[i % len(page.paths)] for i in range(count)]
+
+        def client(part: list[str], latencies: list[float] = latencies, codes: Counter[str] = codes) -> None:
+            session = requests.Session()
+            if page.login:
+                session.cookies.update(cookies)
+            for path in part:
+                began = time.perf_counter()
+                response = session.get(base + path, allow_redirects=False, timeout=60)
+                took = time.perf_counter() - began
+                with lock:
+                    codes[str(response.status_code)] += 1
+                    if response.status_code == 200:
+                        latencies.append(took)
+
+        workers = [threading.Thread(target=client, args=(plan[i::threads],)) for i in range(threads)]
+        began = time.perf_counter()
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        elapsed = time.perf_counter() - began
+        result[mode] = {
+            "clients": threads,
+            "requests": count,
+            "p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
+            "p95_ms": round(percentile(latencies, 0.95), 1),
+            "per_second": round(count / elapsed, 1),
+            "codes": dict(codes),
+        }
+    return result
+
+
+@dataclass(frozen=True)
+class Seller:
+    id: int
+    phone: str
+    orders: int
+
+
+def busiest_agent(app: Any) -> Seller:
+    """The agent with the most orders, given a known password for the benchmark's login."""
+    with app.app_context():
+        agent_id, orders = db.session.execute(
+            select(Order.agent_id, func.count())
+            .where(Order.agent_id.is_not(None))
+            .group_by(Order.agent_id)
+            .order_by(func.count().desc())
+            .limit(1)
+        ).one()
+        agent = db.session.get(Agent, agent_id)
+        assert agent is not None
+        seller = Seller(agent.id, agent.phone, int(orders))
+        agents.set_password(db.session, agent, PASSWORD)
+        return seller
+
+
+def lookups(app: Any, count: int, seed: int) -> list[str]:
+    """``count`` order-status lookups for random orders, as their customers would send them."""
+    rng = random.Random(seed)
+    with app.app_context():
+        low, high = db.session.execute(select(func.min(Order.id), func.max(Order.id))).one()
+        ids = [rng.randint(low, high) for _ in range(count)]
+        rows = db.session.execute(select(Order.order_no, Order.customer_phone).where(Order.id.in_(ids))).all()
+    return [f"/api/orders/{order_no}?phone={phone}" for order_no, phone in rows]
+
+
+def pages(app: Any, seed: int) -> list[Page]:
+    month = datetime.now(UTC).strftime("%Y-%m")
+    return [
+        Page("agent orders", ["/agent/orders"]),
+        Page("agent orders ?status=shipped", ["/agent/orders?status=shipped"]),
+        Page(f"agent orders ?month={month}", [f"/agent/orders?month={month}"]),
+        Page("agent orders page 50", ["/agent/orders?page=50"]),
+        Page("agent dashboard", ["/agent/"]),
+        Page("order lookup (api)", lookups(app, 200, seed), login=False),
+    ]
+
+
+def print_plans(app: Any, agent: Seller, rows: list[Page]) -> list[dict[str, Any]]:
+    report = []
+    for page in rows:
+        user = f"agent:{agent.id}" if page.login else None
+        plans: list[Plan] = plans_for(app, page.paths[0], user_id=user)
+        print(f"\n== {page.name}: {page.paths[0]} ({len(plans)} queries)")
+        for plan in plans:
+            sql = " ".join(plan.query.sql.split())
+            print(f"  {sql[:160]}{'...' if len(sql) > 160 else ''}")
+            for line in plan.lines:
+                print(f"      {line}")
+            if plan.full_scans():
+                print(f"      !! full scan of a growing table: {plan.full_scans()}")
+            report.append({"page": page.name, "sql": sql, "plan": plan.lines, "full_scans": plan.full_scans()})
+    return report
+
+
+def print_table(rows: list[dict[str, Any]], clients: int) -> None:
+    print(f"\n{'page':<34}{'seq p50':>9}{'p95':>8}{'req/s':>8}   {f'x{clients} p50':>9}{'p95':>8}{'req/s':>8}  codes")
+    for row in rows:
+        seq, conc = row["sequential"], row["concurrent"]
+        ok = "" if (seq["p50_ms"] or 1e9) < TARGET_MEDIAN_MS else "  !! median over 50 ms"
+        print(
+            f"{row['row']:<34}{seq['p50_ms']!s:>9}{seq['p95_ms']:>8}{seq['per_second']:>8}   "
+            f"{conc['p50_ms']!s:>9}{conc['p95_ms']:>8}{conc['per_second']:>8}  {conc['codes']}{ok}"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--database-url", default=os.environ.get("DATABASE_URL"), required=not os.environ.get("DATABASE_URL")
+    )
+    parser.add_argument("--requests", type=int, default=200, help="requests per row and mode")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("CARDSHOP_WORKERS", "2")))
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("CARDSHOP_THREADS", "4")))
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--no-plans", action="store_true")
+    parser.add_argument("--output", default=str(ROOT / "bench-results"))
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="cardshop-pages-"))
+    with EmbeddedStack(3, workdir=workdir / "redis") as stack:
+        config = {"DATABASE_URL": args.database_url, "REDIS_URLS": stack.urls, "WTF_CSRF_ENABLED": False}
+        os.environ["CARDSHOP_INSTANCE_PATH"] = str(workdir / "instance")
+        app = create_app(config)
+        with app.app_context():
+            total = db.session.scalar(select(func.count()).select_from(Order)) or 0
+            agent_count = db.session.scalar(select(func.count()).select_from(Agent)) or 0
+        agent = busiest_agent(app)
+        rows = pages(app, args.seed)
+        env = {
+            "REDIS_URLS": ",".join(stack.urls),
+            "DATABASE_URL": args.database_url,
+            "SECRET_KEY": "pages-bench",
+            "CARDSHOP_INSTANCE_PATH": str(workdir / "instance"),
+            "CARDSHOP_RATELIMIT_ENABLED": "false",
+            "CARDSHOP_COOKIE_SECURE": "false",  # plain http to 127.0.0.1
+            "CARDSHOP_THREADS": str(args.threads),
+        }
+        server = Gunicorn(env, workers=args.workers, log_dir=workdir).start()
+        try:
+            session = login(server.url, agent.phone)
+            results = [
+                measure(server.url, page, session.cookies, count=args.requests, clients=args.clients) for page in rows
+            ]
+        finally:
+            server.stop()
+        print(
+            f"cardshop pages: {total} orders, {agent_count} agents; busiest agent {agent.phone} with "
+            f"{agent.orders} orders; gunicorn {args.workers} workers x {args.threads} threads; "
+            f"{args.database_url.split(':')[0]}; {os.cpu_count()} cores"
+        )
+        print_table(results, args.clients)
+        plans = [] if args.no_plans else print_plans(app, agent, rows)
+    out = Path(args.output)
+    out.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    report = {"at": stamp, "orders": total, "agents": agent_count, "args": vars(args), "rows": results, "plans": plans}
+    (out / f"pages-{stamp}.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))
+    slow = [row["row"] for row in results if (row["sequential"]["p50_ms"] or 1e9) >= TARGET_MEDIAN_MS]
+    scans = [plan["sql"][:80] for plan in plans if plan["full_scans"]]
+    if slow or scans:
+        print(f"\nover target: {slow}; full scans: {scans}")
+    return 1 if slow or scans else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
