@@ -11,6 +11,7 @@ with more threads sell a hot product faster than many single-threaded processes 
 contend for its lock.
     CARDSHOP_TIMEOUT        30 seconds (a worker silent for longer is restarted)
     CARDSHOP_GRACEFUL_TIMEOUT 10 seconds
+    CARDSHOP_SWITCH_INTERVAL  0.001 seconds (Python's GIL switch interval in workers)
 
 With no REDIS_URLS the master starts the embedded three-node stack before forking, so
 every worker shares the same nodes, and stops it on exit.
@@ -18,6 +19,7 @@ every worker shares the same nodes, and stops it on exit.
 
 import multiprocessing
 import os
+import sys
 
 bind = os.environ.get("CARDSHOP_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("CARDSHOP_WORKERS", max(2, multiprocessing.cpu_count())))
@@ -30,7 +32,16 @@ backlog = 2048
 accesslog = os.environ.get("CARDSHOP_ACCESS_LOG") or None
 wsgi_app = "wsgi:app"
 
+switch_interval = float(os.environ.get("CARDSHOP_SWITCH_INTERVAL", "0.001"))
+
 _embedded = None
+
+
+def post_fork(server, worker):  # type: ignore[no-untyped-def]
+    # A thread waiting on Redis must get the GIL back quickly when its reply arrives;
+    # at Python's default 5 ms, a batch leader's fifteen round trips queue behind the
+    # other threads' work (measured: about half the throughput of one product).
+    sys.setswitchinterval(switch_interval)
 
 
 def on_starting(server):  # type: ignore[no-untyped-def]

@@ -23,6 +23,7 @@ from .extensions import csrf, db, limiter, migrate
 from .handlers import register_errorhandlers
 from .health import bp as health_bp
 from .services import commissions
+from .shop import bp as shop_bp
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,6 +56,7 @@ def configure(app: Flask, overrides: dict[str, Any] | None) -> None:
     app.config["JSON_AS_ASCII"] = False
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")  # holds and shop attribution ride on cookies
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
 
@@ -82,7 +84,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     csrf.exempt(api_bp)  # JSON clients send no cookies to forge; they authenticate otherwise
-    for blueprint in (health_bp, api_bp, agent_bp):
+    for blueprint in (health_bp, api_bp, shop_bp, agent_bp):
         app.register_blueprint(blueprint)
 
 

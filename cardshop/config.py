@@ -115,6 +115,8 @@ SETTINGS: dict[str, tuple[Any, Parser]] = {
     "METRICS_DIR": ("", str),
     "RATELIMIT_ENABLED": (True, _bool),
     "RATELIMIT_STORAGE_URI": ("memory://", str),
+    "LOOKUP_RATE_LIMIT": ("10 per minute", str),  # order lookups per client address
+    "HOLD_RATE_LIMIT": ("30 per minute", str),  # number holds per client address (against hoarding)
 }
 
 # Settings read from the environment under their own name, not CARDSHOP_<NAME>.

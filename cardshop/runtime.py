@@ -16,6 +16,7 @@ from flask import Flask, current_app
 from .embedded import EmbeddedStack
 from .extensions import db
 from .services.catalog import TermsCache
+from .services.holds import HoldService
 from .stock import Combiner, LockManager, NodeSet, StockService, connect
 
 
@@ -77,3 +78,7 @@ def runtime(app: Flask | None = None) -> Runtime:
 
 def stock() -> StockService:
     return runtime().stock()
+
+
+def holds() -> HoldService:
+    return HoldService(runtime().nodes, seconds=current_app.config["HOLD_SECONDS"])

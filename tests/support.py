@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,13 @@ def id_card(birth: str = "19900101", seq: str = "123", region: str = "110105") -
     return body + id_check_char(body)
 
 
+def customer_id_card(n: int) -> str:
+    """A different ID number for every ``n`` below ten million (the risk rules allow one
+    order per person and carrier a month): the birth day moves every thousand."""
+    born = date(1970, 1, 1) + timedelta(days=n // 1000 % 10_000)
+    return id_card(seq=f"{n % 1000:03d}", birth=f"{born:%Y%m%d}")
+
+
 def order_payload(sku: str, n: int = 0, **overrides: Any) -> dict[str, Any]:
     """A valid order body; ``n`` varies the customer so risk rules see different people."""
     payload: dict[str, Any] = {
@@ -31,7 +39,7 @@ def order_payload(sku: str, n: int = 0, **overrides: Any) -> dict[str, Any]:
         "qty": 1,
         "customer": {
             "name": "张三",
-            "id_card": id_card(seq=f"{n % 1000:03d}", birth=f"19{70 + n // 1000 % 30:02d}0101"),
+            "id_card": customer_id_card(n),
             "phone": f"138{n:08d}",
         },
         "address": {"province": "广东省", "city": "深圳市", "district": "南山区", "detail": "科技园科苑路15号"},

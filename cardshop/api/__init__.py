@@ -6,4 +6,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-from . import orders, products, upstream  # noqa: E402,F401 - route modules attach to bp
+from . import numbers, orders, products, upstream  # noqa: E402,F401 - route modules attach to bp

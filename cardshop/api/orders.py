@@ -12,6 +12,7 @@ from .. import runtime
 from ..errors import BadRequest, Invalid
 from ..extensions import db
 from ..services import order_input, orders
+from ..services.risk import RiskRules
 from . import bp
 
 IDEMPOTENCY_KEY_MAX = 80
@@ -35,7 +36,12 @@ def create_order():  # type: ignore[no-untyped-def]
     order = order_input.parse(json_body(), max_qty=current_app.config["MAX_QTY"])
     current = runtime.runtime()
     placed, created = orders.place_order(
-        db.session, current.stock(), order, idempotency_key=key, catalog=current.catalog
+        db.session,
+        current.stock(),
+        order,
+        idempotency_key=key,
+        catalog=current.catalog,
+        rules=RiskRules.from_config(current_app.config),
     )
     body = {"order_no": placed.order_no, "status": placed.status, "status_label": placed.status_label}
     return jsonify(body), (201 if created else 200)

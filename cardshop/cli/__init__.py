@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from flask.cli import AppGroup
 
-from . import agent, core, growth
+from . import agent, core, growth, risk
 
 cardshop_cli = AppGroup("cardshop", help="cardshop operations.")
 
-for module in (core, agent, growth):
+for module in (core, risk, agent, growth):
     for command in module.commands.commands.values():
         cardshop_cli.add_command(command)

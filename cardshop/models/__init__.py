@@ -16,8 +16,10 @@ from .money import (
     Withdrawal,
 )
 from .order import DEAD_STATUSES, STATUSES, Order, OrderEvent
+from .risk import BLOCK_KINDS, BlockEntry
 
 __all__ = [
+    "BLOCK_KINDS",
     "BUCKETS",
     "CARRIERS",
     "DEAD_STATUSES",
@@ -29,6 +31,7 @@ __all__ = [
     "WITHDRAWAL_STATUSES",
     "Agent",
     "Base",
+    "BlockEntry",
     "CommissionLine",
     "DbSession",
     "LedgerEntry",

@@ -24,6 +24,18 @@ _TOP_FIELDS = {"sku", "qty", "number", "hold_token", "customer", "address", "sho
 _CUSTOMER_FIELDS = {"name", "id_card", "phone"}
 _ADDRESS_FIELDS = {"province", "city", "district", "detail"}
 
+# What a customer is told for an empty required field.
+REQUIRED_MESSAGES = {
+    "sku": "请选择套餐",
+    "customer.name": "请填写机主姓名",
+    "customer.id_card": "请填写身份证号码",
+    "customer.phone": "请填写联系电话",
+    "address.province": "请选择省份",
+    "address.city": "请选择城市",
+    "address.district": "请选择区/县",
+    "address.detail": "请填写详细地址",
+}
+
 
 @dataclass(frozen=True)
 class OrderInput:
@@ -90,10 +102,9 @@ def parse(payload: Any, *, max_qty: int) -> OrderInput:
 
     province = _text(address, "province", problems, required=True, limit=20, path="address.province")
     city = _text(address, "city", problems, required=True, limit=30, path="address.city")
-    district = _text(address, "district", problems, required=True, limit=30, path="address.district")
+    district = _text(address, "district", problems, limit=30, path="address.district")
     detail = _text(address, "detail", problems, required=True, limit=120, path="address.detail")
-    if province and city and district and not regions.is_valid(province, city, district):
-        problems["address.district"] = "省市区不匹配，请重新选择"
+    problems.update(_region_problems(province, city, district))
     if detail and len(detail) < 4:
         problems["address.detail"] = "请填写完整的街道、门牌号"
 
@@ -136,6 +147,24 @@ def check_against_product(order: OrderInput, product: Product | ProductTerms, to
         raise Invalid(fields=problems)
 
 
+def _region_problems(province: str, city: str, district: str) -> dict[str, str]:
+    """Province, city and district must name a real place; a city without districts
+    (东莞市, 仙桃市...) takes an empty district."""
+    if not province:
+        return {}
+    if not regions.cities(province):
+        return {"address.province": "请从列表中选择省份"}
+    if not city:
+        return {}
+    if regions.normalize_city(province, city) not in regions.cities(province):
+        return {"address.city": "城市与省份不匹配，请重新选择"}
+    if not district and regions.districts(province, city):
+        return {"address.district": REQUIRED_MESSAGES["address.district"]}
+    if not regions.is_valid(province, city, district):
+        return {"address.district": "省市区不匹配，请重新选择"}
+    return {}
+
+
 def _section(payload: dict[str, Any], name: str, allowed: set[str], problems: dict[str, str]) -> dict[str, Any]:
     value = payload.get(name)
     if value is None:
@@ -162,7 +191,7 @@ def _text(
     value = source.get(key)
     if value is None or value == "":
         if required:
-            problems.setdefault(path, "必填")
+            problems.setdefault(path, REQUIRED_MESSAGES.get(path, "必填"))
         return ""
     if not isinstance(value, str):
         problems[path] = "必须是文字"
@@ -172,5 +201,5 @@ def _text(
         problems[path] = f"不能超过 {limit} 个字"
         return ""
     if required and not value:
-        problems.setdefault(path, "必填")
+        problems.setdefault(path, REQUIRED_MESSAGES.get(path, "必填"))
     return value

@@ -14,9 +14,11 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import Busy, Conflict, Invalid, NotFound, NumberTaken
 from ..models import Agent, DbSession, Order, OrderEvent, PhoneNumber, Product
 from ..stock import AlreadyApplied, StockService
-from . import commissions
+from . import commissions, risk
 from .catalog import TermsCache
+from .holds import ORDER_CLAIM_SECONDS, Hold, HoldService
 from .order_input import OrderInput, check_against_product
+from .risk import RiskRules
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -57,24 +59,64 @@ def place_order(
     idempotency_key: str,
     catalog: TermsCache | None = None,
     now: datetime | None = None,
+    rules: RiskRules | None = None,
 ) -> tuple[Order, bool]:
     """Sell the order's stock and write the order; returns (order, created).
 
     A repeated idempotency key returns the first order with created=False (I5).
-    Raises Invalid, NotFound, SoldOut, NumberTaken, Busy or StockUnavailable.
+    Raises Invalid, RiskRefused, NotFound, SoldOut, NumberTaken, Busy or StockUnavailable.
     Checks run cheapest first: with a ``catalog`` cache, a sold-out plan is refused
-    from the counters before anything is read from the database.
+    from the counters before anything is read from the database. The risk rules run
+    before the stock path, under a per-person lock. A picked number must not be held
+    by anyone else: the order holds it for its buyer (with ``hold_token``, the buyer's
+    own hold counts) and releases it once sold.
     """
     now = now or datetime.now(UTC)
     terms = (catalog or TermsCache(max_age=0)).listed(session, order.sku)
     check_against_product(order, terms, now.astimezone(SHANGHAI).date())
     stock.refuse_if_sold_out(order.sku, order.qty, idempotency_key)
-    # A repeated key is found by the counters (its marker) or by the database's unique
-    # key, both inside reserve(); either way it ends in the lookup below.
     agent_id, shop_code = _selling_agent(session, order.shop_code)
     if order.number:
         _check_number_free(session, terms.id, order.number)
-    session.rollback()  # no transaction is held open while waiting for the lock
+    session.rollback()  # no transaction is held open while waiting for a lock
+    with risk.identity_guard(stock.locks, order.id_card, terms.carrier):
+        earlier = existing_order(session, idempotency_key, order)  # a replay, or a twin that won the guard
+        if earlier is not None:
+            return earlier, False
+        risk.check(session, order, terms.carrier, now, rules or RiskRules())
+        session.rollback()
+        claim = _claim_number(stock, order, idempotency_key)
+        try:
+            placed = _sell(session, stock, order, idempotency_key, seller=(agent_id, shop_code), now=now)
+        except BaseException:
+            if claim is not None and claim.fresh:
+                HoldService(stock.nodes).release(claim.sku, claim.msisdn, claim.owner)
+            raise
+        if claim is not None:
+            HoldService(stock.nodes).release(claim.sku, claim.msisdn, claim.owner)
+        return placed
+
+
+def _claim_number(stock: StockService, order: OrderInput, idempotency_key: str) -> Hold | None:
+    """Hold the picked number for this buyer while it is sold (NumberTaken if someone
+    else holds it). Without a hold token the owner is derived from the idempotency key,
+    so a retried request claims as the same buyer."""
+    if not order.number:
+        return None
+    owner = order.hold_token or "order-" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
+    return HoldService(stock.nodes).hold(order.sku, order.number, owner, seconds=ORDER_CLAIM_SECONDS)
+
+
+def _sell(
+    session: DbSession,
+    stock: StockService,
+    order: OrderInput,
+    idempotency_key: str,
+    *,
+    seller: tuple[int | None, str | None],
+    now: datetime,
+) -> tuple[Order, bool]:
+    agent_id, shop_code = seller
 
     def record(session: DbSession, product: Product) -> str:
         # Runs in whichever thread sells this product's batch: plain values only.

@@ -23,7 +23,7 @@ from redis.retry import Retry
 
 from .pool import call_node
 
-LUA_SCRIPTS = ("reserve", "unreserve", "sync", "fence_floor", "peek")
+LUA_SCRIPTS = ("reserve", "unreserve", "sync", "fence_floor", "peek", "hold", "unhold", "held")
 
 
 class NodeClient(redis.Redis):
