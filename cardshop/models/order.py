@@ -33,6 +33,8 @@ class Order(Base):
         Index("ix_orders_phone_created", "customer_phone", "created_at"),
         Index("ix_orders_idcard_carrier_created", "id_card", "carrier", "created_at"),
         Index("ix_orders_agent_created", "agent_id", "created_at"),
+        # An agent's orders filtered by status (the agent's order list), counted from the index.
+        Index("ix_orders_agent_status_created", "agent_id", "status", "created_at"),
         Index("ix_orders_status_created", "status", "created_at"),
         Index("ix_orders_product_created", "product_id", "created_at"),
     )

@@ -11,6 +11,8 @@ UTC text SQLAlchemy's DateTime writes), and each chunk is one executemany.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -47,7 +49,12 @@ def sqlite_date(value: Any) -> str | None:
 
 
 class BulkWriter:
-    """Tuples collected per table, inserted in chunks.
+    """Tuples collected per table, inserted in chunks by one background thread.
+
+    The drivers release the GIL while the database works (sqlite3 around each step,
+    psycopg while waiting on the server), so the next chunk is built while the last one
+    is written. Chunks are written in the order they were flushed, on this writer's
+    connection only; call ``wait`` before using the connection yourself.
 
     A full chunk flushes every table, in the order tables were first given rows, so a row
     is never written before the row its foreign key points at (parents are added first)."""
@@ -59,6 +66,21 @@ class BulkWriter:
         self.rows: dict[Table, list[tuple[Any, ...]]] = {}
         self.layouts: dict[Table, tuple[str, list[str], list[tuple[int, Convert]]]] = {}
         self.written: Counter[str] = Counter()
+        self.pending: queue.Queue[tuple[str, list[tuple[Any, ...]]] | None] = queue.Queue(maxsize=8)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._write, name="bulk-insert", daemon=True)
+        self.thread.start()
+
+    def _write(self) -> None:
+        while (item := self.pending.get()) is not None:
+            try:
+                if self.error is None:
+                    self.connection.exec_driver_sql(*item)
+            except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
+                self.error = error
+            finally:
+                self.pending.task_done()
+        self.pending.task_done()
 
     def columns(self, table: Table, names: Sequence[str]) -> None:
         """Declare the column order of the tuples ``put`` will get for ``table``."""
@@ -106,8 +128,30 @@ class BulkWriter:
         self.put(table, tuple(map(row.get, self.layouts[table][1])))
 
     def flush(self) -> None:
+        """Hand every table's collected rows to the writing thread."""
+        if self.error is not None:
+            raise self.error
         for name, rows in self.rows.items():
             if rows:
-                self.connection.exec_driver_sql(self.layouts[name][0], rows)
+                self.pending.put((self.layouts[name][0], rows))
                 self.written[name.name] += len(rows)
-                rows.clear()
+                self.rows[name] = []
+
+    def wait(self) -> None:
+        """Flush and return once everything is written; raises what the writing failed with."""
+        self.flush()
+        self.pending.join()
+        if self.error is not None:
+            raise self.error
+
+    def close(self) -> None:
+        """Stop the writing thread (after ``wait``, or to abandon what is queued)."""
+        if self.thread.is_alive():
+            self.pending.put(None)
+            self.thread.join()
+
+    def __enter__(self) -> BulkWriter:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

@@ -14,9 +14,8 @@ import heapq
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..models import DEAD_STATUSES as DEAD
 from ..models import ROLES, CommissionLine, LedgerEntry, Order, OrderEvent, PhoneNumber
@@ -33,8 +32,7 @@ OPEN_FAILED_REASONS = ("号码资源不足", "实名信息与证件不符", "收
 CANCEL_REASONS = ("客户申请取消", "客户联系不上，订单取消", "重复下单")
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     status: str
     at: datetime
     reason: str = ""
@@ -85,8 +83,7 @@ def line_state(status: str, at: dict[str, datetime]) -> str:
     return "frozen" if "recharged" in at else "pending"
 
 
-@dataclass(frozen=True)
-class OrderSpec:
+class OrderSpec(NamedTuple):
     created: datetime
     customer: Any  # seed_people.Customer
     agent_id: int | None
@@ -260,4 +257,4 @@ class History:
         self._drain(self.now)
         if self.moves:
             raise RuntimeError("seed produced money moves after now")
-        self.writer.flush()
+        self.writer.wait()

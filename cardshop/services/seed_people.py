@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from .. import regions
 from ..validation import id_check_char, mask_id_card
@@ -141,8 +142,7 @@ def _levels_by_rank(count: int) -> list[int]:
     return levels
 
 
-@dataclass(frozen=True)
-class Customer:
+class Customer(NamedTuple):
     age: int
     name: str
     id_card: str

@@ -48,11 +48,13 @@ TARGET_MEDIAN_MS = 50.0
 
 @dataclass(frozen=True)
 class Page:
-    """One benchmark row: a name and the requests it sends (path, or a callable per request)."""
+    """One benchmark row: a name and the requests it sends, in turn. With ``forms``, each
+    request POSTs the form at the same position, with a CSRF token from a GET of the path."""
 
     name: str
     paths: list[str]
     login: bool = True
+    forms: list[dict[str, str]] | None = None
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -60,11 +62,14 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))] * 1000 if ordered else 0.0
 
 
+def csrf_token(session: requests.Session, url: str) -> str:
+    found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', session.get(url, timeout=30).text)
+    return found.group(1) if found else ""
+
+
 def login(base: str, phone: str) -> requests.Session:
     session = requests.Session()
-    form = session.get(f"{base}/agent/login", timeout=30).text
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form)
-    data = {"phone": phone, "password": PASSWORD, "csrf_token": token.group(1) if token else ""}
+    data = {"phone": phone, "password": PASSWORD, "csrf_token": csrf_token(session, f"{base}/agent/login")}
     response = session.post(f"{base}/agent/login", data=data, allow_redirects=False, timeout=30)
     if response.status_code != 302:
         raise SystemExit(f"agent login failed: {response.status_code}")
@@ -78,15 +83,21 @@ def measure(base: str, page: Page, cookies: Any, *, count: int, clients: int) ->
         latencies: list[float] = []
         codes: Counter[str] = Counter()
         lock = threading.Lock()
-        plan = [page.paths[i % len(page.paths)] for i in range(count)]
+        plan = list(range(count))
 
-        def client(part: list[str], latencies: list[float] = latencies, codes: Counter[str] = codes) -> None:
+        def client(part: list[int], latencies: list[float] = latencies, codes: Counter[str] = codes) -> None:
             session = requests.Session()
             if page.login:
                 session.cookies.update(cookies)
-            for path in part:
+            token = csrf_token(session, base + page.paths[0]) if page.forms else ""
+            for n in part:
+                path = base + page.paths[n % len(page.paths)]
                 began = time.perf_counter()
-                response = session.get(base + path, allow_redirects=False, timeout=60)
+                if page.forms:
+                    form = {**page.forms[n % len(page.forms)], "csrf_token": token}
+                    response = session.post(path, data=form, allow_redirects=False, timeout=60)
+                else:
+                    response = session.get(path, allow_redirects=False, timeout=60)
                 took = time.perf_counter() - began
                 with lock:
                     codes[str(response.status_code)] += 1
@@ -135,25 +146,32 @@ def busiest_agent(app: Any) -> Seller:
         return seller
 
 
-def lookups(app: Any, count: int, seed: int) -> list[str]:
-    """``count`` order-status lookups for random orders, as their customers would send them."""
+def customers(app: Any, count: int, seed: int) -> list[tuple[str, str, str]]:
+    """(order_no, contact phone, ID tail) of ``count`` random orders, as their customers know them."""
     rng = random.Random(seed)
     with app.app_context():
         low, high = db.session.execute(select(func.min(Order.id), func.max(Order.id))).one()
         ids = [rng.randint(low, high) for _ in range(count)]
-        rows = db.session.execute(select(Order.order_no, Order.customer_phone).where(Order.id.in_(ids))).all()
-    return [f"/api/orders/{order_no}?phone={phone}" for order_no, phone in rows]
+        query = select(Order.order_no, Order.customer_phone, Order.id_card).where(Order.id.in_(ids))
+        return [(order_no, phone, id_card[-6:]) for order_no, phone, id_card in db.session.execute(query)]
 
 
 def pages(app: Any, seed: int) -> list[Page]:
     month = datetime.now(UTC).strftime("%Y-%m")
+    buyers = customers(app, 200, seed)
     return [
         Page("agent orders", ["/agent/orders"]),
         Page("agent orders ?status=shipped", ["/agent/orders?status=shipped"]),
         Page(f"agent orders ?month={month}", [f"/agent/orders?month={month}"]),
         Page("agent orders page 50", ["/agent/orders?page=50"]),
         Page("agent dashboard", ["/agent/"]),
-        Page("order lookup (api)", lookups(app, 200, seed), login=False),
+        Page(
+            "order lookup (form)",
+            ["/orders/lookup"],
+            login=False,
+            forms=[{"phone": phone, "id_tail": tail} for _no, phone, tail in buyers],
+        ),
+        Page("order lookup (api)", [f"/api/orders/{no}?phone={phone}" for no, phone, _tail in buyers], login=False),
     ]
 
 
@@ -161,7 +179,10 @@ def print_plans(app: Any, agent: Seller, rows: list[Page]) -> list[dict[str, Any
     report = []
     for page in rows:
         user = f"agent:{agent.id}" if page.login else None
-        plans: list[Plan] = plans_for(app, page.paths[0], user_id=user)
+        if page.forms:
+            plans: list[Plan] = plans_for(app, page.paths[0], user_id=user, method="POST", data=page.forms[0])
+        else:
+            plans = plans_for(app, page.paths[0], user_id=user)
         print(f"\n== {page.name}: {page.paths[0]} ({len(plans)} queries)")
         for plan in plans:
             sql = " ".join(plan.query.sql.split())
