@@ -41,7 +41,9 @@ class Plan:
             # index in order and stops at the LIMIT, which is what a sorted page wants.
             sqlite = re.search(r"\bSCAN (\w+)(?: AS \w+)?$", line)
             postgres = re.search(r"Seq Scan on (\w+)", line)
-            table = (sqlite or postgres).group(1) if (sqlite or postgres) else None  # type: ignore[union-attr]
+            match = sqlite or postgres
+            # SQLAlchemy aliases a table as orders_1, products_2, ...
+            table = re.sub(r"_\d+$", "", match.group(1)) if match else None
             if table in GROWING:
                 found.append(line)
         return found
