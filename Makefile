@@ -1,10 +1,12 @@
 # make run   - serve the embedded stack with demo data on http://127.0.0.1:8000
 # make test  - run the whole suite (real Redis processes, database, gunicorn, Chromium)
+# make test-pg - the suite against PostgreSQL (a fresh database on the local server)
+# make migration - regenerate the initial migration from the models (before the first release)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test test-fast lint format bench bench-pages clean
+.PHONY: install run test test-fast test-pg migration migration-add lint format bench bench-pages clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +25,25 @@ test: install
 # Skip the slow race/fault drills and browser tests while working locally.
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow and not browser"
+
+# PostgreSQL at CARDSHOP_TEST_PG (default postgres@127.0.0.1:5432, trust auth); each run
+# creates its own database and drops it afterwards. Browser tests add nothing here.
+test-pg: install
+	CARDSHOP_TEST_DB=postgresql $(BIN)/python -m pytest -m "not browser" $(PYTEST_ARGS)
+
+# Rewrite migrations/versions from scratch so one initial migration creates the models'
+# schema. Only while no deployed database depends on the old revision; after that use
+# `make migration-add MSG="what changed"`.
+MIGRATION_DB := $(shell mktemp -u /tmp/cardshop-migration-XXXXXX).db
+migration: install
+	rm -f migrations/versions/*.py
+	DATABASE_URL=sqlite:///$(MIGRATION_DB) $(BIN)/flask --app wsgi db migrate -m "initial schema"
+	rm -f $(MIGRATION_DB)*
+
+migration-add: install
+	DATABASE_URL=sqlite:///$(MIGRATION_DB) $(BIN)/flask --app wsgi db upgrade
+	DATABASE_URL=sqlite:///$(MIGRATION_DB) $(BIN)/flask --app wsgi db migrate -m "$(MSG)"
+	rm -f $(MIGRATION_DB)*
 
 lint: install
 	$(BIN)/ruff check cardshop tests wsgi.py gunicorn.conf.py

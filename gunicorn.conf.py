@@ -12,14 +12,26 @@ contend for its lock.
     CARDSHOP_TIMEOUT        30 seconds (a worker silent for longer is restarted)
     CARDSHOP_GRACEFUL_TIMEOUT 10 seconds
     CARDSHOP_SWITCH_INTERVAL  0.001 seconds (Python's GIL switch interval in workers)
+    CARDSHOP_METRICS_DIR    a fresh temporary directory (prometheus multiprocess files)
+    CARDSHOP_ACCESS_LOG     off ("-" for stderr); paths only, never query strings
+    CARDSHOP_LOG_JSON       true: gunicorn's own lines are JSON like the app's
 
 With no REDIS_URLS the master starts the embedded three-node stack before forking, so
 every worker shares the same nodes, and stops it on exit.
+
+Metrics: every worker is a process of its own, so prometheus-client runs in
+multiprocess mode. PROMETHEUS_MULTIPROC_DIR must be set before prometheus_client is
+first imported, which is why it is set here, at the top of the master's config; the
+directory is emptied when the master starts, and a dead worker's live gauges are
+dropped in child_exit.
 """
 
+import glob
 import multiprocessing
 import os
+import shutil
 import sys
+import tempfile
 
 bind = os.environ.get("CARDSHOP_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("CARDSHOP_WORKERS", max(2, multiprocessing.cpu_count())))
@@ -30,9 +42,42 @@ graceful_timeout = int(os.environ.get("CARDSHOP_GRACEFUL_TIMEOUT", "10"))
 keepalive = 5
 backlog = 2048
 accesslog = os.environ.get("CARDSHOP_ACCESS_LOG") or None
+# %(U)s is the path without the query string: a query may carry a phone number.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms req=%({x-request-id}o)s'
 wsgi_app = "wsgi:app"
 
 switch_interval = float(os.environ.get("CARDSHOP_SWITCH_INTERVAL", "0.001"))
+
+_own_metrics_dir = not os.environ.get("CARDSHOP_METRICS_DIR")
+metrics_dir = os.environ.get("CARDSHOP_METRICS_DIR") or tempfile.mkdtemp(prefix="cardshop-metrics-")
+os.makedirs(metrics_dir, exist_ok=True)
+os.environ["CARDSHOP_METRICS_DIR"] = os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+
+if os.environ.get("CARDSHOP_LOG_JSON", "true").strip().lower() not in {"0", "false", "no", "off"}:
+    _console = {
+        "class": "logging.StreamHandler",
+        "formatter": "json",
+        "filters": ["request_id", "scrub"],
+        "stream": "ext://sys.stderr",
+    }
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "cardshop.logs.JsonFormatter"}},
+        "filters": {
+            "request_id": {"()": "cardshop.logs.RequestIdFilter"},
+            "scrub": {"()": "cardshop.logs.ScrubFilter"},
+        },
+        "handlers": {"console": _console},
+        # The app installs its own root handler (cardshop.logs); gunicorn's default
+        # would print every app line twice.
+        "root": {"level": "INFO", "handlers": []},
+        "loggers": {
+            "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
+            # The app logs each request itself (cardshop.access, with its request id).
+            "gunicorn.access": {"handlers": ["console"] if accesslog else [], "level": "INFO", "propagate": False},
+        },
+    }
 
 _embedded = None
 
@@ -46,6 +91,8 @@ def post_fork(server, worker):  # type: ignore[no-untyped-def]
 
 def on_starting(server):  # type: ignore[no-untyped-def]
     global _embedded  # noqa: PLW0603 - gunicorn hooks share state through the module
+    for stale in glob.glob(os.path.join(metrics_dir, "*.db")):
+        os.remove(stale)  # counters from an earlier run of the same directory
     if not os.environ.get("REDIS_URLS"):
         from cardshop.embedded import EmbeddedStack
 
@@ -54,6 +101,14 @@ def on_starting(server):  # type: ignore[no-untyped-def]
         server.log.info("embedded Redis nodes: %s", os.environ["REDIS_URLS"])
 
 
+def child_exit(server, worker):  # type: ignore[no-untyped-def]
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid, metrics_dir)
+
+
 def on_exit(server):  # type: ignore[no-untyped-def]
     if _embedded is not None:
         _embedded.stop()
+    if _own_metrics_dir:
+        shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -15,13 +15,14 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from . import auth, config, runtime
+from . import auth, config, logs, observability, runtime
 from .agent import bp as agent_bp
 from .api import bp as api_bp
 from .cli import cardshop_cli
 from .extensions import csrf, db, limiter, migrate
 from .handlers import register_errorhandlers
 from .health import bp as health_bp
+from .ops import bp as ops_bp
 from .services import commissions
 from .shop import bp as shop_bp
 
@@ -57,7 +58,7 @@ def configure(app: Flask, overrides: dict[str, Any] | None) -> None:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")  # holds and shop attribution ride on cookies
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(json_lines=app.config["LOG_JSON"], level=logging.INFO)
 
 
 @event.listens_for(Engine, "connect")
@@ -74,17 +75,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def register_extensions(app: Flask) -> None:
     db.init_app(app)
-    migrate.init_app(app, db)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)
     runtime.init_app(app)
     auth.init_app(app)
     commissions.configure(app.config)
+    logs.init_app(app)
+    observability.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
     csrf.exempt(api_bp)  # JSON clients send no cookies to forge; they authenticate otherwise
-    for blueprint in (health_bp, api_bp, shop_bp, agent_bp):
+    for blueprint in (health_bp, api_bp, shop_bp, agent_bp, observability.bp, ops_bp):
         app.register_blueprint(blueprint)
 
 

@@ -110,9 +110,14 @@ SETTINGS: dict[str, tuple[Any, Parser]] = {
     # Upstream.
     "UPSTREAM_SECRET": ("dev-upstream-secret", str),
     "UPSTREAM_URL": ("", str),
+    "UPSTREAM_ADAPTER": ("", str),  # http | manual; empty: http when UPSTREAM_URL is set
+    "UPSTREAM_TIMEOUT": (5.0, _positive_float),  # seconds per HTTP call
+    "UPSTREAM_RETRIES": (3, int),  # extra attempts after a timeout, 429 or 5xx
+    "UPSTREAM_BACKOFF": (0.5, _positive_float),  # first pause between attempts; doubles
     # Logging and metrics.
     "LOG_JSON": (True, _bool),
     "METRICS_DIR": ("", str),
+    "METRICS_TOKEN": ("", str),  # when set, /metrics wants "Authorization: Bearer <token>"
     "RATELIMIT_ENABLED": (True, _bool),
     "RATELIMIT_STORAGE_URI": ("memory://", str),
     "LOOKUP_RATE_LIMIT": ("10 per minute", str),  # order lookups per client address

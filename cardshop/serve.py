@@ -1,6 +1,6 @@
 """``make run``: the embedded stack, the database with demo data, and gunicorn.
 
-Starts three local Redis nodes unless REDIS_URLS is set, creates the schema and the
+Starts three local Redis nodes unless REDIS_URLS is set, runs the migrations, loads the
 demo catalogue on first use (or reloads the counters from the database otherwise),
 then serves under gunicorn until Ctrl-C, and stops the nodes.
 """
@@ -13,20 +13,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sqlalchemy import inspect, select
+from sqlalchemy import select
 
 from . import PROJECT_ROOT, create_app, runtime
 from .embedded import EmbeddedStack
 from .extensions import db
 from .models import Product
+from .schema import ensure_schema
 from .services.demo import load_demo
 
 
 def prepare() -> None:
     app = create_app()
     with app.app_context():
-        if not inspect(db.engine).has_table("products"):
-            db.create_all()
+        ensure_schema()
         if db.session.scalars(select(Product).limit(1)).first() is None:
             load_demo(db.session)
             print("demo catalogue loaded (root agent invite code 00168)")

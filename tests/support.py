@@ -89,7 +89,7 @@ class Gunicorn:
     """A real gunicorn serving wsgi:app on a free port with the given environment."""
 
     def __init__(
-        self, env: dict[str, str], workers: int = 4, log_dir: Path | None = None, extra: list[str] | None = None
+        self, env: dict[str, str], workers: int | None = 4, log_dir: Path | None = None, extra: list[str] | None = None
     ) -> None:
         from cardshop.embedded import free_port
 
@@ -99,9 +99,10 @@ class Gunicorn:
             **os.environ,
             **env,
             "CARDSHOP_BIND": f"127.0.0.1:{self.port}",
-            "CARDSHOP_WORKERS": str(workers),
             "PYTHONPATH": str(ROOT),
         }
+        if workers:  # else gunicorn.conf.py's default
+            self.env["CARDSHOP_WORKERS"] = str(workers)
         self.log_path = (log_dir or Path("/tmp")) / f"gunicorn-{self.port}.log"
         self.extra = extra or []
         self.process: subprocess.Popen[bytes] | None = None

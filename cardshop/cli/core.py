@@ -7,25 +7,28 @@ import time
 
 import click
 from flask import current_app
-from sqlalchemy import inspect, select
+from sqlalchemy import select
 
 from .. import runtime
 from ..embedded import EmbeddedStack
+from ..errors import ConfigError
 from ..extensions import db
 from ..models import Product
+from ..schema import ensure_schema
 from ..services.demo import load_demo
 
 commands = click.Group("core")
 
 
 @commands.command("init-db")
-@click.option("--if-new", is_flag=True, help="Do nothing when the schema exists already.")
+@click.option("--if-new", is_flag=True, help="Kept for scripts; migrating is always safe to repeat.")
 def init_db(if_new: bool) -> None:
-    """Create the database schema."""
-    if if_new and inspect(db.engine).has_table("products"):
-        click.echo("database already initialised")
-        return
-    db.create_all()
+    """Create or upgrade the database schema by running the migrations."""
+    try:
+        done = ensure_schema()
+    except ConfigError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"schema {done}; ", nl=False)
     click.echo(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
 
 

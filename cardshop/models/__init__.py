@@ -15,8 +15,10 @@ from .money import (
     Wallet,
     Withdrawal,
 )
+from .ops import Admin, FulfilmentExport
 from .order import DEAD_STATUSES, STATUSES, Order, OrderEvent
 from .risk import BLOCK_KINDS, BlockEntry
+from .upstream import UpstreamSubmission
 
 __all__ = [
     "BLOCK_KINDS",
@@ -29,11 +31,13 @@ __all__ = [
     "ROLES",
     "STATUSES",
     "WITHDRAWAL_STATUSES",
+    "Admin",
     "Agent",
     "Base",
     "BlockEntry",
     "CommissionLine",
     "DbSession",
+    "FulfilmentExport",
     "LedgerEntry",
     "Order",
     "OrderEvent",
@@ -41,6 +45,7 @@ __all__ = [
     "Product",
     "StockEntry",
     "UpstreamEvent",
+    "UpstreamSubmission",
     "Wallet",
     "Withdrawal",
 ]

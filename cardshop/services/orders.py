@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import Busy, Conflict, Invalid, NotFound, NumberTaken
+from ..metrics import counts_orders
 from ..models import Agent, DbSession, Order, OrderEvent, PhoneNumber, Product
 from ..stock import AlreadyApplied, StockService
 from . import commissions, risk
@@ -51,6 +52,7 @@ def existing_order(session: DbSession, idempotency_key: str, order: OrderInput) 
     return found
 
 
+@counts_orders
 def place_order(
     session: DbSession,
     stock: StockService,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pottery import NextID, QuorumIsImpossible, QuorumNotAchieved, Redlock, ReleaseUnlockedLock
 from redis import RedisError
 
+from .. import metrics
 from ..errors import Busy, StockUnavailable
 from .nodes import NodeSet
 from .pool import install as install_shared_pool
@@ -69,15 +70,20 @@ class LockManager:
             auto_release_time=self.ttl,
             raise_on_redis_errors=True,
         )
-        deadline = time.monotonic() + (self.wait if wait is None else wait)
+        started = time.monotonic()
+        deadline = started + (self.wait if wait is None else wait)
         while True:
             if not self._visibly_held(lock.key):
                 try:
                     if lock.acquire(blocking=False):
+                        metrics.observe_lock_wait(time.monotonic() - started)
                         return lock
                 except QuorumIsImpossible as error:
+                    metrics.count_lock_failure("quorum")
+                    metrics.count_quorum_failure()
                     raise StockUnavailable() from error
             if time.monotonic() >= deadline:
+                metrics.count_lock_failure("busy")
                 raise Busy()
             time.sleep(random.uniform(0, self.retry_max))  # noqa: S311 - jitter, not secrets
 
@@ -104,6 +110,7 @@ class LockManager:
         try:
             return int(next(sequence))
         except (QuorumIsImpossible, QuorumNotAchieved) as error:
+            metrics.count_quorum_failure()
             raise StockUnavailable() from error
 
     def raise_floor(self, resource: str, floor: int) -> None:

@@ -21,7 +21,7 @@ from redis.backoff import NoBackoff
 from redis.commands.core import Script
 from redis.retry import Retry
 
-from .pool import call_node
+from .pool import call_node, number_nodes
 
 LUA_SCRIPTS = ("reserve", "unreserve", "sync", "fence_floor", "peek", "hold", "unhold", "held")
 
@@ -81,6 +81,7 @@ class NodeSet:
             raise ValueError("needs an odd number of at least 3 Redis nodes")
         self.clients = list(clients)
         self.quorum = len(self.clients) // 2 + 1
+        number_nodes(self.clients)
         self.wait = wait
         self.scripts: dict[str, Script] = {
             name: self.clients[0].register_script(

@@ -31,6 +31,8 @@ import pottery.nextid
 import pottery.redlock
 import redis
 
+from .. import metrics
+
 POOL_THREADS = 64
 SUSPECT_SECONDS = 5.0
 
@@ -38,6 +40,12 @@ _pool: concurrent.futures.ThreadPoolExecutor | None = None
 _pool_pid = 0
 _guard = threading.Lock()
 _suspect_until: dict[int, float] = {}  # id(client) -> monotonic time
+_node_numbers: dict[int, int] = {}  # id(client) -> its position in REDIS_URLS, for metrics
+
+
+def number_nodes(clients: list[redis.Redis]) -> None:
+    for number, client in enumerate(clients):
+        _node_numbers[id(client)] = number
 
 
 def shared_pool() -> concurrent.futures.ThreadPoolExecutor:
@@ -70,8 +78,10 @@ def call_node(node: redis.Redis, fn: Callable[..., Any], *args: Any, **kwargs: A
 def _watched(node: redis.Redis, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
-    except redis.TimeoutError:
-        _suspect_until[id(node)] = time.monotonic() + SUSPECT_SECONDS
+    except redis.RedisError as error:
+        metrics.count_node_error(_node_numbers.get(id(node), -1))
+        if isinstance(error, redis.TimeoutError):
+            _suspect_until[id(node)] = time.monotonic() + SUSPECT_SECONDS
         raise
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from .. import metrics
 from ..errors import Busy, DatabaseUnavailable, SoldOut, StockUnavailable
 from ..models import Product, StockEntry
 from .combine import Sale
@@ -103,6 +104,7 @@ class BatchSale:
         tally = Tally(replies)
         if tally.answered < quorum:
             self.undo(fence, self.sales)
+            metrics.count_quorum_failure()
             raise StockUnavailable()
         if tally.count("stale"):
             self.undo(fence, self.sales)

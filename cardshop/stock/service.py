@@ -19,6 +19,7 @@ lock rewrites them from it.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -26,7 +27,8 @@ from typing import TypeVar
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..errors import DatabaseUnavailable, NotFound, SoldOut, StockUnavailable
+from .. import metrics
+from ..errors import CardshopError, DatabaseUnavailable, NotFound, SoldOut, StockUnavailable
 from ..models import DbSession, Product, StockEntry
 from .combine import Combiner, Sale
 from .locks import Fence, LockManager
@@ -116,6 +118,7 @@ class StockService:
             decided=lambda rs: sum(map(short, rs)) >= needed,
         )
         if sum(1 for r in replies if r.ok) < needed:
+            metrics.count_quorum_failure()
             raise StockUnavailable()
         if sum(map(short, replies)) >= needed:
             raise SoldOut()
@@ -133,10 +136,24 @@ class StockService:
         before), DatabaseUnavailable, or whatever ``record`` raised; in every case the
         stock is given back. ``checked``: the caller ran :meth:`refuse_if_sold_out` already.
         """
-        if not checked:
-            self.refuse_if_sold_out(sku, qty, order_key)
-        sale = Sale(qty, order_key, record)
-        return self.combiner.sell(sku, sale, self._sell_batch)  # type: ignore[no-any-return]
+        started = time.monotonic()
+        outcome = "sold"
+        try:
+            if not checked:
+                self.refuse_if_sold_out(sku, qty, order_key)
+            sale = Sale(qty, order_key, record)
+            return self.combiner.sell(sku, sale, self._sell_batch)  # type: ignore[no-any-return]
+        except CardshopError as error:
+            outcome = error.code
+            raise
+        except AlreadyApplied:
+            outcome = "duplicate"
+            raise
+        except Exception:
+            outcome = "error"
+            raise
+        finally:
+            metrics.observe_stock_path(time.monotonic() - started, outcome)
 
     def _sell_batch(self, sku: str, sales: list[Sale]) -> None:
         BatchSale(self, sku, sales).run()

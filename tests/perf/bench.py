@@ -28,7 +28,7 @@ from cardshop import create_app, runtime
 from cardshop.embedded import EmbeddedStack
 from cardshop.extensions import db
 from cardshop.models import Order, Product
-from tests.perf.load import Result, drive
+from tests.perf.load import DISTINCT_IDS, ROW_SPAN, Result, drive
 from tests.support import Gunicorn, product_fields
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -182,12 +182,23 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--driver-processes", type=int, default=4)
     parser.add_argument("--baseline-processes", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("CARDSHOP_WORKERS", "4")))
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("CARDSHOP_THREADS", "1")))
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("CARDSHOP_WORKERS", "0")),
+        help="gunicorn workers (default: gunicorn.conf.py's)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("CARDSHOP_THREADS", "0")),
+        help="threads per worker (default: gunicorn.conf.py's)",
+    )
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
     parser.add_argument("--rows", default="ceiling,hot,spread,soldout,baseline")
     parser.add_argument("--output", default=str(ROOT / "bench-results"))
     args = parser.parse_args()
+    assert 5 * ROW_SPAN <= DISTINCT_IDS
     wanted = set(args.rows.split(","))
 
     workdir = Path(tempfile.mkdtemp(prefix="cardshop-bench-"))
@@ -201,9 +212,9 @@ def main() -> int:
             "SECRET_KEY": "bench",
             "CARDSHOP_INSTANCE_PATH": str(workdir / "instance"),
             "CARDSHOP_RATELIMIT_ENABLED": "false",
-            "CARDSHOP_THREADS": str(args.threads),
+            **({"CARDSHOP_THREADS": str(args.threads)} if args.threads else {}),
         }
-        server = Gunicorn(env, workers=args.workers, log_dir=workdir).start()
+        server = Gunicorn(env, workers=args.workers or None, log_dir=workdir).start()
         try:
             plan = [
                 ("ceiling", "ceiling: GET /healthz", "get", ["/healthz"], "200"),

@@ -21,10 +21,48 @@ WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK = "10X98765432"
 
 
+PROVINCES = (
+    11,
+    12,
+    13,
+    14,
+    15,
+    21,
+    22,
+    23,
+    31,
+    32,
+    33,
+    34,
+    35,
+    36,
+    37,
+    41,
+    42,
+    43,
+    44,
+    45,
+    46,
+    50,
+    51,
+    52,
+    53,
+    54,
+    61,
+    62,
+    63,
+    64,
+    65,
+)
+DISTINCT_IDS = 1000 * 10950 * len(PROVINCES)  # sequence x birth day x province
+
+
 def id_card(n: int) -> str:
-    """A distinct valid ID number per n (adults born 1970-1999)."""
+    """A distinct valid ID number for every n below DISTINCT_IDS (adults born 1970-1999),
+    so the one-order-per-person risk rule never refuses a benchmark order."""
     birth = date(1970, 1, 1) + timedelta(days=(n // 1000) % 10950)
-    body = f"110105{birth:%Y%m%d}{n % 1000:03d}"
+    province = PROVINCES[(n // (1000 * 10950)) % len(PROVINCES)]
+    body = f"{province}0105{birth:%Y%m%d}{n % 1000:03d}"
     return body + CHECK[sum(int(d) * w for d, w in zip(body, WEIGHTS, strict=True)) % 11]
 
 
@@ -37,6 +75,13 @@ def order_body(sku: str, n: int) -> bytes:
             "address": {"province": "广东省", "city": "深圳市", "district": "南山区", "detail": "科技园科苑路15号"},
         }
     ).encode()
+
+
+# Request numbers: a row owns ROW_SPAN of them, a driver process PROCESS_SPAN, a client
+# THREAD_SPAN, so every request of a run has its own key, phone and ID number.
+THREAD_SPAN = 100_000
+PROCESS_SPAN = 10_000_000
+ROW_SPAN = 50_000_000
 
 
 @dataclass
@@ -91,7 +136,7 @@ def _process(args: tuple[str, str, list[str], float, int, int]) -> tuple[Counter
     url, kind, skus, seconds, threads, base = args
     out: list[Any] = []
     workers = [
-        threading.Thread(target=_client, args=(url, kind, skus, seconds, base + i * 1_000_000, out))
+        threading.Thread(target=_client, args=(url, kind, skus, seconds, base + i * THREAD_SPAN, out))
         for i in range(threads)
     ]
     for worker in workers:
@@ -111,7 +156,8 @@ def drive(url: str, kind: str, skus: list[str], *, clients: int, seconds: float,
     """Run ``clients`` clients spread over ``processes`` driver processes."""
     processes = max(1, min(processes, clients))
     per = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
-    jobs = [(url, kind, skus, seconds, threads, seed + i * 100_000_000) for i, threads in enumerate(per)]
+    assert processes * PROCESS_SPAN <= ROW_SPAN and max(per) * THREAD_SPAN <= PROCESS_SPAN
+    jobs = [(url, kind, skus, seconds, threads, seed + i * PROCESS_SPAN) for i, threads in enumerate(per)]
     result = Result()
     began = time.perf_counter()
     with multiprocessing.get_context("spawn").Pool(processes) as pool:

@@ -1,0 +1,171 @@
+"""The operators' order desk: finding orders, and the fulfilment export.
+
+The export is the one place where customers' ID numbers and phones leave the system
+unmasked (the carrier needs them to open the card, 实名制); every export is recorded
+with who took it, when, with which filters and which orders (I7).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, func, select
+
+from ..errors import Invalid
+from ..models import STATUSES, Admin, DbSession, FulfilmentExport, Order, Product
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+PAGE_SIZE = 50
+EXPORT_LIMIT = 20_000
+
+EXPORT_COLUMNS = [
+    ("order_no", "订单号"),
+    ("created", "下单时间"),
+    ("status", "状态"),
+    ("sku", "SKU"),
+    ("product", "套餐"),
+    ("carrier", "运营商"),
+    ("qty", "数量"),
+    ("number", "选号"),
+    ("name", "姓名"),
+    ("id_card", "身份证号"),
+    ("phone", "联系电话"),
+    ("province", "省"),
+    ("city", "市"),
+    ("district", "区县"),
+    ("address", "详细地址"),
+    ("shop_code", "店铺"),
+]
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    """What an operator narrowed the list to; dates are Shanghai calendar days."""
+
+    status: str = ""
+    sku: str = ""
+    shop_code: str = ""
+    date_from: str = ""
+    date_to: str = ""
+    order_no: str = ""
+
+    @classmethod
+    def from_args(cls, args: dict[str, str]) -> OrderFilter:
+        found = cls(**{name: (args.get(name) or "").strip() for name in cls.__dataclass_fields__})
+        problems = {}
+        if found.status and found.status not in STATUSES:
+            problems["status"] = "未知的状态"
+        for name in ("date_from", "date_to"):
+            value = getattr(found, name)
+            if value and _parse_day(value) is None:
+                problems[name] = "日期格式为 YYYY-MM-DD"
+        if problems:
+            raise Invalid("筛选条件有误", fields=problems)
+        return found
+
+    def as_dict(self) -> dict[str, str]:
+        return {key: value for key, value in asdict(self).items() if value}
+
+    def query(self) -> Select[tuple[Order]]:
+        query = select(Order).join(Product, Product.id == Order.product_id)
+        if self.status:
+            query = query.where(Order.status == self.status)
+        if self.sku:
+            query = query.where(Product.sku == self.sku)
+        if self.shop_code:
+            query = query.where(Order.shop_code == self.shop_code)
+        if self.order_no:
+            query = query.where(Order.order_no == self.order_no)
+        if self.date_from:
+            query = query.where(Order.created_at >= _day_start(self.date_from))
+        if self.date_to:
+            query = query.where(Order.created_at < _day_start(self.date_to) + timedelta(days=1))
+        return query
+
+
+def _parse_day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _day_start(value: str) -> datetime:
+    day = _parse_day(value)
+    assert day is not None  # checked in from_args
+    return datetime.combine(day, time.min, SHANGHAI).astimezone(UTC)
+
+
+def find_orders(session: DbSession, wanted: OrderFilter, page: int = 1) -> tuple[list[Order], int]:
+    """One page of matching orders, newest first, and how many match in all."""
+    total = session.scalar(select(func.count()).select_from(wanted.query().subquery())) or 0
+    rows = session.scalars(
+        wanted.query().order_by(Order.id.desc()).offset((max(page, 1) - 1) * PAGE_SIZE).limit(PAGE_SIZE)
+    )
+    return list(rows.unique()), int(total)
+
+
+def status_counts(session: DbSession) -> dict[str, int]:
+    rows = session.execute(select(Order.status, func.count()).group_by(Order.status)).tuples()
+    return {status: int(count) for status, count in rows}
+
+
+def export_fulfilment(session: DbSession, admin: Admin, wanted: OrderFilter, *, remote_addr: str = "") -> str:
+    """The fulfilment CSV (UTF-8 with BOM, so Excel opens it), recorded before it is
+    handed out. Unmasked on purpose: it goes to whoever opens the cards."""
+    orders = list(session.scalars(wanted.query().order_by(Order.id).limit(EXPORT_LIMIT)).unique())
+    session.add(
+        FulfilmentExport(
+            admin_id=admin.id,
+            filters=wanted.as_dict(),
+            row_count=len(orders),
+            order_nos=[order.order_no for order in orders],
+            remote_addr=remote_addr[:64],
+        )
+    )
+    session.commit()
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([label for _, label in EXPORT_COLUMNS])
+    for order in orders:
+        row = _export_row(order)
+        writer.writerow([_cell(row[key]) for key, _ in EXPORT_COLUMNS])
+    return "\ufeff" + buffer.getvalue()
+
+
+def _export_row(order: Order) -> dict[str, object]:
+    return {
+        "order_no": order.order_no,
+        "created": order.created_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"),
+        "status": order.status_label,
+        "sku": order.product.sku,
+        "product": order.product.name,
+        "carrier": order.product.carrier_name,
+        "qty": order.qty,
+        "number": order.msisdn or "",
+        "name": order.customer_name,
+        "id_card": order.id_card,
+        "phone": order.customer_phone,
+        "province": order.province,
+        "city": order.city,
+        "district": order.district,
+        "address": order.address_detail,
+        "shop_code": order.shop_code or "",
+    }
+
+
+def _cell(value: object) -> str:
+    """Text a spreadsheet will not run as a formula (CSV injection: a customer typed
+    the address, and operators open the file in Excel)."""
+    text = str(value)
+    if text[:1] in {"=", "+", "-", "@", "\t", "\r"}:
+        return "'" + text
+    return text
+
+
+def recent_exports(session: DbSession, limit: int = 50) -> list[FulfilmentExport]:
+    return list(session.scalars(select(FulfilmentExport).order_by(FulfilmentExport.id.desc()).limit(limit)))
