@@ -37,12 +37,3 @@ def seed_large(orders: int, agents: int, months: int, seed: int) -> None:
     for phone, shop_code, count in report.busiest:
         click.echo(f"  busy agent {phone} (shop {shop_code}): {count} orders")
 
-
-@commands.command("ensure-indexes")
-def ensure_indexes() -> None:
-    """Create the indexes the models declare that this database lacks (init-db only adds tables)."""
-    with db.engine.begin() as connection:
-        created = seeding.create_missing_indexes(connection)
-    for name in created:
-        click.echo(f"created index {name}")
-    click.echo(f"{len(created)} index(es) created")

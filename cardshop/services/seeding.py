@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 
-from sqlalchemy import Connection, Engine, Index, Table, func, inspect, select, text, update
+from sqlalchemy import Connection, Engine, Index, Table, func, select, text, update
 from sqlalchemy.schema import DropIndex
 
 from ..errors import Conflict
 from ..models import (
     BUCKETS,
     Agent,
-    Base,
     CommissionLine,
     DbSession,
     LedgerEntry,
@@ -213,20 +212,6 @@ def _fast_writes(connection: Connection) -> None:
         connection.exec_driver_sql("PRAGMA synchronous=OFF")
         connection.exec_driver_sql("PRAGMA cache_size=-262144")
         connection.commit()
-
-
-def create_missing_indexes(connection: Connection) -> list[str]:
-    """Create every index the models declare that the database lacks (a database made
-    before the index was added: ``create_all`` only creates missing tables). Returns
-    the names created."""
-    created = []
-    for model_table in Base.metadata.sorted_tables:
-        present = {index["name"] for index in inspect(connection).get_indexes(model_table.name)}
-        for index in sorted(model_table.indexes, key=lambda index: str(index.name)):
-            if index.name not in present:
-                index.create(connection)
-                created.append(str(index.name))
-    return created
 
 
 def _drop_secondary_indexes(connection: Connection) -> list[Index]:

@@ -26,7 +26,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +36,14 @@ from sqlalchemy import func, select
 from cardshop import create_app
 from cardshop.embedded import EmbeddedStack
 from cardshop.extensions import db
-from cardshop.models import Agent, Order
-from cardshop.services import agents
+from cardshop.models import Agent, Order, Product
+from cardshop.services import admins, agents
 from tests.perf.plans import Plan, plans_for
 from tests.support import Gunicorn
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "bench2026pages"
+ADMIN = "bench-pages"
 TARGET_MEDIAN_MS = 50.0
 
 
@@ -53,7 +54,7 @@ class Page:
 
     name: str
     paths: list[str]
-    login: bool = True
+    who: str = "agent"  # whose session sends it: agent, admin, or "" (a customer)
     forms: list[dict[str, str]] | None = None
 
 
@@ -67,16 +68,27 @@ def csrf_token(session: requests.Session, url: str) -> str:
     return found.group(1) if found else ""
 
 
-def login(base: str, phone: str) -> requests.Session:
+def login(base: str, path: str, **fields: str) -> requests.Session:
     session = requests.Session()
-    data = {"phone": phone, "password": PASSWORD, "csrf_token": csrf_token(session, f"{base}/agent/login")}
-    response = session.post(f"{base}/agent/login", data=data, allow_redirects=False, timeout=30)
+    data = {**fields, "password": PASSWORD, "csrf_token": csrf_token(session, base + path)}
+    response = session.post(base + path, data=data, allow_redirects=False, timeout=30)
     if response.status_code != 302:
-        raise SystemExit(f"agent login failed: {response.status_code}")
+        raise SystemExit(f"login at {path} failed: {response.status_code}")
     return session
 
 
-def measure(base: str, page: Page, cookies: Any, *, count: int, clients: int) -> dict[str, Any]:
+def bench_admin(app: Any) -> int:
+    """An operator account for the benchmark (created once, password reset each run)."""
+    with app.app_context():
+        admin = admins.find_admin(db.session, ADMIN)
+        if admin is None:
+            admin = admins.create_admin(db.session, ADMIN, PASSWORD, name="压测")
+        else:
+            admins.set_password(db.session, admin, PASSWORD)
+        return int(admin.id)
+
+
+def measure(base: str, page: Page, cookies: dict[str, Any], *, count: int, clients: int) -> dict[str, Any]:
     """``count`` requests one after another, then ``count`` spread over ``clients`` threads."""
     result: dict[str, Any] = {"row": page.name}
     for mode, threads in (("sequential", 1), ("concurrent", clients)):
@@ -87,8 +99,8 @@ def measure(base: str, page: Page, cookies: Any, *, count: int, clients: int) ->
 
         def client(part: list[int], latencies: list[float] = latencies, codes: Counter[str] = codes) -> None:
             session = requests.Session()
-            if page.login:
-                session.cookies.update(cookies)
+            if page.who:
+                session.cookies.update(cookies[page.who])
             token = csrf_token(session, base + page.paths[0]) if page.forms else ""
             for n in part:
                 path = base + page.paths[n % len(page.paths)]
@@ -156,8 +168,11 @@ def customers(app: Any, count: int, seed: int) -> list[tuple[str, str, str]]:
         return [(order_no, phone, id_card[-6:]) for order_no, phone, id_card in db.session.execute(query)]
 
 
-def pages(app: Any, seed: int) -> list[Page]:
-    month = datetime.now(UTC).strftime("%Y-%m")
+def pages(app: Any, seed: int, shop: str) -> list[Page]:
+    now = datetime.now(UTC)
+    month, today, week = now.strftime("%Y-%m"), now.date().isoformat(), (now - timedelta(days=7)).date().isoformat()
+    with app.app_context():
+        sku = db.session.scalars(select(Product.sku).where(Product.listed.is_(True)).order_by(Product.id)).first()
     buyers = customers(app, 200, seed)
     return [
         Page("agent orders", ["/agent/orders"]),
@@ -168,17 +183,25 @@ def pages(app: Any, seed: int) -> list[Page]:
         Page(
             "order lookup (form)",
             ["/orders/lookup"],
-            login=False,
+            who="",
             forms=[{"phone": phone, "id_tail": tail} for _no, phone, tail in buyers],
         ),
-        Page("order lookup (api)", [f"/api/orders/{no}?phone={phone}" for no, phone, _tail in buyers], login=False),
+        Page("order lookup (api)", [f"/api/orders/{no}?phone={phone}" for no, phone, _tail in buyers], who=""),
+        Page("ops orders", ["/ops/orders"], who="admin"),
+        Page("ops orders ?status=shipped", ["/ops/orders?status=shipped"], who="admin"),
+        Page("ops orders ?status&shop_code", [f"/ops/orders?status=settled&shop_code={shop}"], who="admin"),
+        Page(
+            "ops orders ?sku&dates (a week)", [f"/ops/orders?sku={sku}&date_from={week}&date_to={today}"], who="admin"
+        ),
+        Page("ops orders ?order_no", [f"/ops/orders?order_no={no}" for no, _phone, _tail in buyers], who="admin"),
+        Page("ops orders page 20", ["/ops/orders?page=20"], who="admin"),
     ]
 
 
-def print_plans(app: Any, agent: Seller, rows: list[Page]) -> list[dict[str, Any]]:
+def print_plans(app: Any, users: dict[str, str], rows: list[Page]) -> list[dict[str, Any]]:
     report = []
     for page in rows:
-        user = f"agent:{agent.id}" if page.login else None
+        user = users.get(page.who)
         if page.forms:
             plans: list[Plan] = plans_for(app, page.paths[0], user_id=user, method="POST", data=page.forms[0])
         else:
@@ -229,7 +252,10 @@ def main() -> int:
             total = db.session.scalar(select(func.count()).select_from(Order)) or 0
             agent_count = db.session.scalar(select(func.count()).select_from(Agent)) or 0
         agent = busiest_agent(app)
-        rows = pages(app, args.seed)
+        admin_id = bench_admin(app)
+        with app.app_context():
+            shop = db.session.get(Agent, agent.id).shop_code  # type: ignore[union-attr]
+        rows = pages(app, args.seed, shop)
         env = {
             "REDIS_URLS": ",".join(stack.urls),
             "DATABASE_URL": args.database_url,
@@ -241,10 +267,11 @@ def main() -> int:
         }
         server = Gunicorn(env, workers=args.workers, log_dir=workdir).start()
         try:
-            session = login(server.url, agent.phone)
-            results = [
-                measure(server.url, page, session.cookies, count=args.requests, clients=args.clients) for page in rows
-            ]
+            cookies = {
+                "agent": login(server.url, "/agent/login", phone=agent.phone).cookies,
+                "admin": login(server.url, "/ops/login", username=ADMIN).cookies,
+            }
+            results = [measure(server.url, page, cookies, count=args.requests, clients=args.clients) for page in rows]
         finally:
             server.stop()
         print(
@@ -253,7 +280,8 @@ def main() -> int:
             f"{args.database_url.split(':')[0]}; {os.cpu_count()} cores"
         )
         print_table(results, args.clients)
-        plans = [] if args.no_plans else print_plans(app, agent, rows)
+        users = {"agent": f"agent:{agent.id}", "admin": f"admin:{admin_id}"}
+        plans = [] if args.no_plans else print_plans(app, users, rows)
     out = Path(args.output)
     out.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
