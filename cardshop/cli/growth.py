@@ -36,4 +36,3 @@ def seed_large(orders: int, agents: int, months: int, seed: int) -> None:
     click.echo("  statuses: " + ", ".join(f"{status} {count}" for status, count in report.statuses.most_common()))
     for phone, shop_code, count in report.busiest:
         click.echo(f"  busy agent {phone} (shop {shop_code}): {count} orders")
-
