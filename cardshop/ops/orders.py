@@ -51,6 +51,7 @@ def orders() -> str:
         page=page_no,
         pages=max(1, -(-min(total, order_desk.COUNT_CAP) // order_desk.PAGE_SIZE)),
         shown=order_desk.shown_count,
+        tab_cap=order_desk.TAB_CAP,
         wanted=wanted,
         statuses=STATUSES,
         counts=order_desk.status_counts(db.session),

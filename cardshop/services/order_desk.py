@@ -20,7 +20,8 @@ from ..models import STATUSES, Admin, DbSession, FulfilmentExport, Order, Produc
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PAGE_SIZE = 50
-COUNT_CAP = 10_000  # counts on the order list stop here (bounded_count)
+COUNT_CAP = 10_000  # the order list's count stops here (bounded_count)
+TAB_CAP = 1_000  # each status tab's count stops here: nine of them on every page view
 EXPORT_LIMIT = 20_000
 
 EXPORT_COLUMNS = [
@@ -102,12 +103,12 @@ def _day_start(value: str) -> datetime:
     return datetime.combine(day, time.min, SHANGHAI).astimezone(UTC)
 
 
-def bounded_count(session: DbSession, query: Select[tuple[Order]]) -> int:
-    """How many rows ``query`` matches, counting no further than COUNT_CAP + 1.
+def bounded_count(session: DbSession, query: Select[tuple[Order]], cap: int = COUNT_CAP) -> int:
+    """How many rows ``query`` matches, counting no further than ``cap`` + 1.
 
     An exact count of a million orders reads a million index entries on every page
     view; past the cap the console shows "10000+" and pages that far."""
-    capped = query.with_only_columns(Order.id).order_by(None).limit(COUNT_CAP + 1).subquery()
+    capped = query.with_only_columns(Order.id).order_by(None).limit(cap + 1).subquery()
     return int(session.scalar(select(func.count()).select_from(capped)) or 0)
 
 
@@ -124,14 +125,16 @@ def find_orders(session: DbSession, wanted: OrderFilter, page: int = 1) -> tuple
 
 
 def status_counts(session: DbSession) -> dict[str, int]:
-    """Orders per status for the tabs, each counted up to COUNT_CAP + 1 through its index."""
-    counts = {status: bounded_count(session, select(Order).where(Order.status == status)) for status in STATUSES}
+    """Orders per status for the tabs, each counted up to TAB_CAP + 1 through its index."""
+    counts = {
+        status: bounded_count(session, select(Order).where(Order.status == status), TAB_CAP) for status in STATUSES
+    }
     return {status: count for status, count in counts.items() if count}
 
 
-def shown_count(count: int) -> str:
+def shown_count(count: int, cap: int = COUNT_CAP) -> str:
     """A bounded count for the eye: "10000+" past the cap."""
-    return f"{COUNT_CAP}+" if count > COUNT_CAP else str(count)
+    return f"{cap}+" if count > cap else str(count)
 
 
 def export_fulfilment(session: DbSession, admin: Admin, wanted: OrderFilter, *, remote_addr: str = "") -> str:
