@@ -135,3 +135,22 @@ def test_order_lookups_use_indexes(seeded, app):
     )
     for plans in (api, form):
         assert plans and not [plan.full_scans() for plan in plans if plan.full_scans()]
+
+
+def test_ops_order_list_reads_orders_through_indexes(seeded, app):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("plans are checked on SQLite")
+    from cardshop.services import admins
+
+    admin = admins.create_admin(db.session, "growth-ops", "ops-pass-2026")
+    shop = busiest(seeded).shop_code
+    for path in (
+        "/ops/orders",
+        "/ops/orders?status=shipped",
+        f"/ops/orders?status=settled&shop_code={shop}",
+        "/ops/orders?sku=CU-DAWANG-19&date_from=2026-01-01&date_to=2026-01-31",
+        "/ops/orders?page=3",
+    ):
+        plans = plans_for(app, path, user_id=admin.get_id())
+        assert plans, f"{path} ran no queries"
+        assert not [plan.full_scans() for plan in plans if plan.full_scans()], path
