@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from flask.cli import AppGroup
 
-from . import agent, core, ops, risk
+from . import agent, core, growth, ops, risk
 
 cardshop_cli = AppGroup("cardshop", help="cardshop operations.")
 
-for module in (core, risk, agent, ops):
+for module in (core, risk, agent, ops, growth):
     for command in module.commands.commands.values():
         cardshop_cli.add_command(command)

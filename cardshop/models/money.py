@@ -82,6 +82,8 @@ class CommissionLine(Base):
         CheckConstraint("points >= 0", name="points_not_negative"),
         Index("ix_commission_lines_agent_created", "agent_id", "created_at"),
         Index("ix_commission_lines_state_settle", "state", "settle_on"),
+        # One agent's frozen money by settlement date (the dashboard).
+        Index("ix_commission_lines_agent_state_settle", "agent_id", "state", "settle_on"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

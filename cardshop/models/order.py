@@ -33,8 +33,13 @@ class Order(Base):
         Index("ix_orders_phone_created", "customer_phone", "created_at"),
         Index("ix_orders_idcard_carrier_created", "id_card", "carrier", "created_at"),
         Index("ix_orders_agent_created", "agent_id", "created_at"),
+        # An agent's orders filtered by status (the agent's order list), counted from the index.
+        Index("ix_orders_agent_status_created", "agent_id", "status", "created_at"),
         Index("ix_orders_status_created", "status", "created_at"),
         Index("ix_orders_product_created", "product_id", "created_at"),
+        # The ops order list: newest first overall, and one shop's orders newest first.
+        Index("ix_orders_created", "created_at"),
+        Index("ix_orders_shop_created", "shop_code", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

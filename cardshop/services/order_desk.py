@@ -20,6 +20,8 @@ from ..models import STATUSES, Admin, DbSession, FulfilmentExport, Order, Produc
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PAGE_SIZE = 50
+COUNT_CAP = 10_000  # the order list's count stops here (bounded_count)
+TAB_CAP = 1_000  # each status tab's count stops here: nine of them on every page view
 EXPORT_LIMIT = 20_000
 
 EXPORT_COLUMNS = [
@@ -71,11 +73,12 @@ class OrderFilter:
         return {key: value for key, value in asdict(self).items() if value}
 
     def query(self) -> Select[tuple[Order]]:
-        query = select(Order).join(Product, Product.id == Order.product_id)
+        query = select(Order)
         if self.status:
             query = query.where(Order.status == self.status)
         if self.sku:
-            query = query.where(Product.sku == self.sku)
+            # A subquery, not a join: the planner then walks orders by an index in page order.
+            query = query.where(Order.product_id.in_(select(Product.id).where(Product.sku == self.sku)))
         if self.shop_code:
             query = query.where(Order.shop_code == self.shop_code)
         if self.order_no:
@@ -100,18 +103,38 @@ def _day_start(value: str) -> datetime:
     return datetime.combine(day, time.min, SHANGHAI).astimezone(UTC)
 
 
+def bounded_count(session: DbSession, query: Select[tuple[Order]], cap: int = COUNT_CAP) -> int:
+    """How many rows ``query`` matches, counting no further than ``cap`` + 1.
+
+    An exact count of a million orders reads a million index entries on every page
+    view; past the cap the console shows "10000+" and pages that far."""
+    capped = query.with_only_columns(Order.id).order_by(None).limit(cap + 1).subquery()
+    return int(session.scalar(select(func.count()).select_from(capped)) or 0)
+
+
 def find_orders(session: DbSession, wanted: OrderFilter, page: int = 1) -> tuple[list[Order], int]:
-    """One page of matching orders, newest first, and how many match in all."""
-    total = session.scalar(select(func.count()).select_from(wanted.query().subquery())) or 0
+    """One page of matching orders, newest first, and how many match (up to COUNT_CAP + 1)."""
+    total = bounded_count(session, wanted.query())
     rows = session.scalars(
-        wanted.query().order_by(Order.id.desc()).offset((max(page, 1) - 1) * PAGE_SIZE).limit(PAGE_SIZE)
+        wanted.query()
+        .order_by(Order.created_at.desc(), Order.id.desc())
+        .offset((max(page, 1) - 1) * PAGE_SIZE)
+        .limit(PAGE_SIZE)
     )
-    return list(rows.unique()), int(total)
+    return list(rows.unique()), total
 
 
 def status_counts(session: DbSession) -> dict[str, int]:
-    rows = session.execute(select(Order.status, func.count()).group_by(Order.status)).tuples()
-    return {status: int(count) for status, count in rows}
+    """Orders per status for the tabs, each counted up to TAB_CAP + 1 through its index."""
+    counts = {
+        status: bounded_count(session, select(Order).where(Order.status == status), TAB_CAP) for status in STATUSES
+    }
+    return {status: count for status, count in counts.items() if count}
+
+
+def shown_count(count: int, cap: int = COUNT_CAP) -> str:
+    """A bounded count for the eye: "10000+" past the cap."""
+    return f"{cap}+" if count > cap else str(count)
 
 
 def export_fulfilment(session: DbSession, admin: Admin, wanted: OrderFilter, *, remote_addr: str = "") -> str:
