@@ -182,6 +182,8 @@ def seed_large(
     progress(f"committed ({time.perf_counter() - began:.0f}s)")
     _count_stock(session, history.live_qty, tag)
     _advance_sequences(session)
+    _analyze(session)
+    progress(f"statistics updated ({time.perf_counter() - began:.0f}s)")
     stock.reconcile(actor="seed-large")
     report.busiest = _busiest(specs, agents, root)
     report.seconds = time.perf_counter() - began
@@ -329,6 +331,15 @@ def _advance_sequences(session: DbSession) -> None:
             text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))")  # noqa: S608 - table names are ours
         )
     session.commit()
+
+
+def _analyze(session: DbSession) -> None:
+    """Refresh the planner's statistics: after millions of new rows, PostgreSQL's stale
+    estimates pick sequential scans (and JIT-compile them) until autovacuum catches up."""
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    with engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
 
 
 def _busiest(specs: list[OrderSpec], agents: list[SeedAgent], root: Root) -> list[tuple[str, str, int]]:
