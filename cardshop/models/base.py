@@ -44,6 +44,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value
 
 
+def is_disconnect(error: Exception) -> bool:
+    """Whether a database error means the database is unavailable (not a refused row)."""
+    return bool(getattr(error, "connection_invalidated", False)) or type(error).__name__ == "OperationalError"
+
+
 def created_at_column() -> Mapped[datetime]:
     return mapped_column(UTCDateTime(), default=utcnow, nullable=False)
 

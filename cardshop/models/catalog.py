@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,11 @@ CARRIERS = {"mobile": "中国移动", "unicom": "中国联通", "telecom": "中�
 
 # Agent levels, lowest first; the index is the level number stored on agents.
 LEVELS = ("普通代理", "黑钻", "金钻", "商务")
+
+
+def region_excluded(excluded: Iterable[str], province: str, city: str = "") -> bool:
+    """True when a list of 禁发地区 covers this province or city."""
+    return any(region in (province, city, f"{province}{city}") for region in excluded)
 
 
 class Product(Base):
@@ -86,7 +92,7 @@ class Product(Base):
 
     def excludes(self, province: str, city: str = "") -> bool:
         """True when the product refuses delivery to this province or city."""
-        return any(region in (province, city, f"{province}{city}") for region in self.excluded_regions or [])
+        return region_excluded(self.excluded_regions or [], province, city)
 
     def to_public(self, available: int | None = None) -> dict[str, Any]:
         return {

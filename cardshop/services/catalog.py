@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from ..errors import NotFound
 from ..models import DbSession, Product
+from ..models.catalog import region_excluded
 
 CACHE_SECONDS = 2.0
 
@@ -52,7 +53,7 @@ class ProductTerms:
         )
 
     def excludes(self, province: str, city: str = "") -> bool:
-        return any(region in (province, city, f"{province}{city}") for region in self.excluded_regions)
+        return region_excluded(self.excluded_regions, province, city)
 
 
 class TermsCache:

@@ -13,7 +13,7 @@ import contextlib
 import random
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pottery import NextID, QuorumIsImpossible, QuorumNotAchieved, Redlock, ReleaseUnlockedLock
 from redis import RedisError
@@ -43,8 +43,6 @@ class Fence:
     lock: Redlock
     resource: str
     token: int
-    acquired_at: float = field(default_factory=time.monotonic)
-    waited: float = 0.0
 
     def held(self) -> bool:
         """Whether a majority of nodes still says this lock is ours."""
@@ -120,11 +118,9 @@ class LockManager:
     @contextlib.contextmanager
     def hold(self, resource: str, *, wait: float | None = None) -> Iterator[Fence]:
         """Hold the resource's lock with a fresh fencing token for the ``with`` body."""
-        started = time.monotonic()
         lock = self.acquire(resource, wait=wait)
         try:
-            fence = Fence(lock, resource, self.next_token(resource), waited=time.monotonic() - started)
-            yield fence
+            yield Fence(lock, resource, self.next_token(resource))
         finally:
             with contextlib.suppress(ReleaseUnlockedLock, QuorumIsImpossible, QuorumNotAchieved):
                 lock.release()

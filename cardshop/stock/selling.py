@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .. import metrics
 from ..errors import Busy, DatabaseUnavailable, SoldOut, StockUnavailable
-from ..models import Product, StockEntry
+from ..models import Product, StockEntry, is_disconnect
 from .combine import Sale
 from .locks import Fence
 from .tally import Tally
@@ -206,7 +206,7 @@ class BatchSale:
             return written
         except SQLAlchemyError as error:
             session.rollback()
-            if type(error).__name__ == "OperationalError":
+            if is_disconnect(error):
                 raise DatabaseUnavailable() from error
             raise
 

@@ -29,7 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .. import metrics
 from ..errors import CardshopError, DatabaseUnavailable, NotFound, SoldOut, StockUnavailable
-from ..models import DbSession, Product, StockEntry
+from ..models import DbSession, Product, StockEntry, is_disconnect
 from .combine import Combiner, Sale
 from .locks import Fence, LockManager
 from .nodes import NodeSet, Reply
@@ -302,10 +302,6 @@ class StockService:
             self.session.commit()
         except SQLAlchemyError as error:
             self.session.rollback()
-            if _is_disconnect(error):
+            if is_disconnect(error):
                 raise DatabaseUnavailable() from error
             raise
-
-
-def _is_disconnect(error: SQLAlchemyError) -> bool:
-    return bool(getattr(error, "connection_invalidated", False)) or type(error).__name__ == "OperationalError"
