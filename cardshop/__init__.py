@@ -49,11 +49,14 @@ def configure(app: Flask, overrides: dict[str, Any] | None) -> None:
         app.config["SECRET_KEY"] = config.ensure_secret_key(app.instance_path)
     database_url = settings["DATABASE_URL"] or f"sqlite:///{Path(app.instance_path) / 'cardshop.db'}"
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = (
-        {"connect_args": {"timeout": 30}}
-        if database_url.startswith("sqlite")
-        else {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
-    )
+    # One pooled connection per request thread (gunicorn.conf.py's threads), so a busy
+    # worker does not open and close overflow connections on every request.
+    pool: dict[str, Any] = {"pool_size": settings["DB_POOL_SIZE"], "max_overflow": 10}
+    if database_url.startswith("sqlite"):
+        in_memory = database_url in ("sqlite://", "sqlite:///:memory:")
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 30}, **({} if in_memory else pool)}
+    else:
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, **pool}
     app.config["MAX_CONTENT_LENGTH"] = settings["MAX_BODY_BYTES"]
     app.config["JSON_AS_ASCII"] = False
     app.json.ensure_ascii = False  # type: ignore[attr-defined]

@@ -86,6 +86,7 @@ SETTINGS: dict[str, tuple[Any, Parser]] = {
     "LOCK_RETRY_MAX": (0.01, _positive_float),  # upper bound of the jittered pause
     "REDIS_SOCKET_TIMEOUT": (0.25, _positive_float),
     "REDIS_CONNECT_TIMEOUT": (0.25, _positive_float),
+    "DB_POOL_SIZE": (20, _positive_int),  # database connections kept per process
     "MAX_QTY": (5, _positive_int),  # most cards one order may carry
     "MAX_BODY_BYTES": (16 * 1024, _positive_int),
     # Numbers and holds.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -52,6 +54,19 @@ def existing_order(session: DbSession, idempotency_key: str, order: OrderInput) 
     return found
 
 
+@dataclass(frozen=True)
+class Placed:
+    """What the customer is told about the order they placed."""
+
+    order_no: str
+    status: str
+    status_label: str
+
+    @classmethod
+    def of(cls, order: Order) -> Placed:
+        return cls(order.order_no, order.status, order.status_label)
+
+
 @counts_orders
 def place_order(
     session: DbSession,
@@ -62,41 +77,37 @@ def place_order(
     catalog: TermsCache | None = None,
     now: datetime | None = None,
     rules: RiskRules | None = None,
-) -> tuple[Order, bool]:
-    """Sell the order's stock and write the order; returns (order, created).
+) -> tuple[Placed, bool]:
+    """Sell the order's stock and write the order; returns (placed, created).
 
     A repeated idempotency key returns the first order with created=False (I5).
     Raises Invalid, RiskRefused, NotFound, SoldOut, NumberTaken, Busy or StockUnavailable.
     Checks run cheapest first: with a ``catalog`` cache, a sold-out plan is refused
     from the counters before anything is read from the database. The risk rules run
-    before the stock path, under a per-person lock. A picked number must not be held
-    by anyone else: the order holds it for its buyer (with ``hold_token``, the buyer's
-    own hold counts) and releases it once sold.
+    in the sale's own transaction, for the whole batch at once (:func:`risk.screen`);
+    a refused order gives its stock back. A picked number must not be held by anyone
+    else: the order holds it for its buyer (with ``hold_token``, the buyer's own hold
+    counts) and releases it once sold.
     """
     now = now or datetime.now(UTC)
     terms = (catalog or TermsCache(max_age=0)).listed(session, order.sku)
     check_against_product(order, terms, now.astimezone(SHANGHAI).date())
     stock.refuse_if_sold_out(order.sku, order.qty, idempotency_key)
-    agent_id, shop_code = _selling_agent(session, order.shop_code)
+    seller = _selling_agent(session, order.shop_code)
     if order.number:
         _check_number_free(session, terms.id, order.number)
     session.rollback()  # no transaction is held open while waiting for a lock
-    with risk.identity_guard(stock.locks, order.id_card, terms.carrier):
-        earlier = existing_order(session, idempotency_key, order)  # a replay, or a twin that won the guard
-        if earlier is not None:
-            return earlier, False
-        risk.check(session, order, terms.carrier, now, rules or RiskRules())
-        session.rollback()
-        claim = _claim_number(stock, order, idempotency_key)
-        try:
-            placed = _sell(session, stock, order, idempotency_key, seller=(agent_id, shop_code), now=now)
-        except BaseException:
-            if claim is not None and claim.fresh:
-                HoldService(stock.nodes).release(claim.sku, claim.msisdn, claim.owner)
-            raise
-        if claim is not None:
+    writer = OrderWriter(order, idempotency_key, seller, now, rules or RiskRules())
+    claim = _claim_number(stock, order, idempotency_key)
+    try:
+        placed = _sell(session, stock, writer)
+    except BaseException:
+        if claim is not None and claim.fresh:  # a buyer's own earlier hold stays theirs
             HoldService(stock.nodes).release(claim.sku, claim.msisdn, claim.owner)
-        return placed
+        raise
+    if claim is not None:
+        HoldService(stock.nodes).release(claim.sku, claim.msisdn, claim.owner)
+    return placed
 
 
 def _claim_number(stock: StockService, order: OrderInput, idempotency_key: str) -> Hold | None:
@@ -109,22 +120,46 @@ def _claim_number(stock: StockService, order: OrderInput, idempotency_key: str) 
     return HoldService(stock.nodes).hold(order.sku, order.number, owner, seconds=ORDER_CLAIM_SECONDS)
 
 
-def _sell(
-    session: DbSession,
-    stock: StockService,
-    order: OrderInput,
-    idempotency_key: str,
-    *,
-    seller: tuple[int | None, str | None],
-    now: datetime,
-) -> tuple[Order, bool]:
-    agent_id, shop_code = seller
+class OrderWriter:
+    """Writes one order in the sale's transaction (the stock service's ``record``).
 
-    def record(session: DbSession, product: Product) -> str:
-        # Runs in whichever thread sells this product's batch: plain values only.
+    It runs in whichever thread sells the product's batch, so it keeps plain values
+    only. :meth:`prepare` runs once per batch before the writers: the risk rules for
+    every order of the batch in two statements."""
+
+    def __init__(
+        self,
+        order: OrderInput,
+        idempotency_key: str,
+        seller: tuple[int | None, str | None],
+        now: datetime,
+        rules: RiskRules,
+    ) -> None:
+        self.order = order
+        self.idempotency_key = idempotency_key
+        self.agent_id, self.shop_code = seller
+        self.now = now
+        self.rules = rules
+        self.refusal: Exception | None = None
+
+    @classmethod
+    def prepare(cls, session: DbSession, product: Product, writers: list[OrderWriter]) -> None:
+        by_rules: dict[tuple[RiskRules, datetime], list[OrderWriter]] = {}
+        for writer in writers:  # one batch shares a clock and rules, except in tests
+            by_rules.setdefault((writer.rules, writer.now), []).append(writer)
+        for (rules, now), group in by_rules.items():
+            applicants = [risk.Applicant(w.order.id_card, w.order.phone, w.order.qty) for w in group]
+            refusals = risk.screen(session, applicants, product.carrier, now, rules)
+            for writer, refusal in zip(group, refusals, strict=True):
+                writer.refusal = refusal
+
+    def __call__(self, session: DbSession, product: Product) -> Placed:
+        if self.refusal is not None:
+            raise self.refusal
+        order, now = self.order, self.now
         row = Order(
             order_no=new_order_no(now),
-            idempotency_key=idempotency_key,
+            idempotency_key=self.idempotency_key,
             request_fingerprint=fingerprint(order),
             product_id=product.id,
             carrier=product.carrier,
@@ -139,8 +174,8 @@ def _sell(
             city=order.city,
             district=order.district,
             address_detail=order.detail,
-            agent_id=agent_id,
-            shop_code=shop_code,
+            agent_id=self.agent_id,
+            shop_code=self.shop_code,
             status="submitted",
             created_at=now,
         )
@@ -150,19 +185,32 @@ def _sell(
             raise NumberTaken()
         session.add(OrderEvent(order_id=row.id, to_status="submitted", source="customer", created_at=now))
         commissions.accrue(session, row)  # pending commission, in the sale's own transaction
-        return row.order_no
+        return Placed.of(row)
 
+
+REPLAY_WAITS = (0.05, 0.1, 0.2, 0.4, 0.8)  # seconds: a twin request's first copy may be mid-batch
+
+
+def _sell(session: DbSession, stock: StockService, writer: OrderWriter) -> tuple[Placed, bool]:
+    order, key = writer.order, writer.idempotency_key
     try:
-        order_no = stock.reserve(order.sku, order.qty, idempotency_key, record, checked=True)
+        return stock.reserve(order.sku, order.qty, key, writer, checked=True), True
     except (AlreadyApplied, IntegrityError) as error:
         session.rollback()
-        earlier = existing_order(session, idempotency_key, order)
-        if earlier is not None:
-            return earlier, False
+        # The key was sold before (a replay), or is being sold right now by a twin
+        # request: find the first order, waiting a little for one in flight.
+        waits = REPLAY_WAITS if isinstance(error, AlreadyApplied) else ()
+        for wait in (*waits, None):
+            earlier = existing_order(session, key, order)
+            if earlier is not None:
+                return Placed.of(earlier), False
+            if wait is None:
+                break
+            session.rollback()
+            time.sleep(wait)
         if order.number and isinstance(error, IntegrityError):
             raise NumberTaken() from None
         raise Busy() from None
-    return session.scalars(select(Order).where(Order.order_no == order_no)).one(), True
 
 
 def _selling_agent(session: DbSession, shop_code: str | None) -> tuple[int | None, str | None]:

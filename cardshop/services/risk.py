@@ -7,28 +7,22 @@
 The product's own limits (buyer age, regions it does not ship to) are checked with
 the input in :func:`order_input.check_against_product`.
 
-Two orders for the same person at once could both pass a count; :func:`identity_guard`
-holds a short Redlock per (carrier, ID number) around the check and the sale, so the
-second one sees the first.
+Two orders for the same person at once could both pass a count, so the rules are
+checked by :func:`screen` inside the transaction that writes the orders (see there).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pottery import QuorumIsImpossible, QuorumNotAchieved, ReleaseUnlockedLock
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select, text
 
 from ..errors import RiskRefused
 from ..models import BLOCK_KINDS, CARRIERS, DEAD_STATUSES, BlockEntry, DbSession, Order
-from ..stock import LockManager
 from ..validation import normalize_id_card
-from .order_input import OrderInput
 
 
 @dataclass(frozen=True)
@@ -41,56 +35,108 @@ class RiskRules:
         return cls(config["RISK_WINDOW_DAYS"], config["RISK_MAX_LIVE_PER_CARRIER"])
 
 
-def check(session: DbSession, order: OrderInput, carrier_code: str, now: datetime, rules: RiskRules) -> None:
-    """Raise RiskRefused, with the rule's message on the field it is about, or return."""
-    blocked = blocked_fields(session, order.id_card, order.phone)
-    if blocked:
-        raise RiskRefused("该订单未通过风控审核，如有疑问请联系客服", fields=blocked)
+@dataclass(frozen=True)
+class Applicant:
+    """Who asks for numbers in one order, as the rules see them."""
+
+    id_card: str
+    phone: str
+    qty: int
+
+
+def screen(
+    session: DbSession, applicants: list[Applicant], carrier_code: str, now: datetime, rules: RiskRules
+) -> list[RiskRefused | None]:
+    """Each applicant's refusal (or None), in order, as if they had ordered one by one.
+
+    Called inside the sale's transaction, so what it counts cannot change before the
+    orders it lets through are written: on SQLite the transaction already holds the
+    database's one write lock; on PostgreSQL it first takes a transaction-scoped
+    advisory lock per person and carrier, so an order of the same person for another
+    plan, sold at the same moment in another batch, waits and then sees this one.
+    Two statements for the whole batch, whatever its size."""
+    if not applicants:
+        return []
+    ids = sorted({normalize_id_card(a.id_card) for a in applicants})
+    if session.get_bind().dialect.name == "postgresql":
+        keys = sorted({person_key(carrier_code, id_card) for id_card in ids})
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY k) s"),
+            {"keys": keys},
+        )
+    blocked = _blocked(session, ids, sorted({a.phone.strip() for a in applicants}))
+    since = now - timedelta(days=rules.window_days)
+    recent: dict[str, int] = {}
+    live: dict[str, int] = {}
+    for id_card, recent_count, live_qty in session.execute(
+        select(
+            Order.id_card,
+            func.count(case((Order.created_at >= since, 1))),
+            func.coalesce(func.sum(Order.qty), 0),
+        )
+        .where(Order.id_card.in_(ids), Order.carrier == carrier_code, Order.status.not_in(DEAD_STATUSES))
+        .group_by(Order.id_card)
+    ):
+        recent[id_card], live[id_card] = int(recent_count), int(live_qty)
     carrier = CARRIERS.get(carrier_code, carrier_code)
-    live = [Order.id_card == order.id_card, Order.carrier == carrier_code, Order.status.not_in(DEAD_STATUSES)]
-    recent = session.scalar(
-        select(func.count(Order.id)).where(*live, Order.created_at >= now - timedelta(days=rules.window_days))
-    )
+    refusals: list[RiskRefused | None] = []
+    for applicant in applicants:
+        id_card = normalize_id_card(applicant.id_card)
+        refusal = _refusal(
+            blocked_fields(blocked, id_card, applicant.phone),
+            recent.get(id_card, 0),
+            live.get(id_card, 0),
+            applicant.qty,
+            carrier=carrier,
+            rules=rules,
+        )
+        if refusal is None:  # counted for the applicants after it in the same batch
+            recent[id_card] = recent.get(id_card, 0) + 1
+            live[id_card] = live.get(id_card, 0) + applicant.qty
+        refusals.append(refusal)
+    return refusals
+
+
+def _refusal(
+    blocked: dict[str, str], recent: int, live: int, qty: int, *, carrier: str, rules: RiskRules
+) -> RiskRefused | None:
+    if blocked:
+        return RiskRefused("该订单未通过风控审核，如有疑问请联系客服", fields=blocked)
     if recent:
         message = f"同一身份证号{rules.window_days}天内只能办理1张{carrier}号卡，请勿重复下单"
-        raise RiskRefused(message, fields={"customer.id_card": message})
-    numbers = session.scalar(select(func.coalesce(func.sum(Order.qty), 0)).where(*live)) or 0
-    if numbers + order.qty > rules.max_live_per_carrier:
+        return RiskRefused(message, fields={"customer.id_card": message})
+    if live + qty > rules.max_live_per_carrier:
         message = (
             f"根据“一证五户”规定，同一身份证号在{carrier}最多办理{rules.max_live_per_carrier}个号码，"
-            f"您已有{numbers}个，无法继续办理"
+            f"您已有{live}个，无法继续办理"
         )
-        raise RiskRefused(message, fields={"customer.id_card": message})
+        return RiskRefused(message, fields={"customer.id_card": message})
+    return None
 
 
-def blocked_fields(session: DbSession, id_card: str, phone: str) -> dict[str, str]:
-    entries = session.scalars(
-        select(BlockEntry).where(
-            ((BlockEntry.kind == "id_card") & (BlockEntry.value == normalize_id_card(id_card)))
-            | ((BlockEntry.kind == "phone") & (BlockEntry.value == phone.strip()))
+def person_key(carrier_code: str, id_card: str) -> int:
+    """A signed 64-bit key for one person with one carrier (PostgreSQL advisory locks)."""
+    digest = hashlib.sha256(f"cardshop:risk:{carrier_code}:{normalize_id_card(id_card)}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _blocked(session: DbSession, id_cards: list[str], phones: list[str]) -> set[tuple[str, str]]:
+    rows = session.execute(
+        select(BlockEntry.kind, BlockEntry.value).where(
+            ((BlockEntry.kind == "id_card") & BlockEntry.value.in_(id_cards))
+            | ((BlockEntry.kind == "phone") & BlockEntry.value.in_(phones))
         )
-    ).all()
+    )
+    return {(kind, value) for kind, value in rows}
+
+
+def blocked_fields(blocked: set[tuple[str, str]], id_card: str, phone: str) -> dict[str, str]:
     fields = {}
-    for entry in entries:
-        if entry.kind == "id_card":
-            fields["customer.id_card"] = "该身份证号暂不能办理，如有疑问请联系客服"
-        else:
-            fields["customer.phone"] = "该手机号暂不能下单，如有疑问请联系客服"
+    if ("id_card", normalize_id_card(id_card)) in blocked:
+        fields["customer.id_card"] = "该身份证号暂不能办理，如有疑问请联系客服"
+    if ("phone", phone.strip()) in blocked:
+        fields["customer.phone"] = "该手机号暂不能下单，如有疑问请联系客服"
     return fields
-
-
-@contextlib.contextmanager
-def identity_guard(locks: LockManager, id_card: str, carrier: str) -> Iterator[None]:
-    """Serialise orders of one person with one carrier for the check and the sale.
-
-    Raises Busy when the lock is not won in time, StockUnavailable without a quorum."""
-    digest = hashlib.sha256(normalize_id_card(id_card).encode()).hexdigest()[:24]
-    lock = locks.acquire(f"risk:{carrier}:{digest}")
-    try:
-        yield
-    finally:
-        with contextlib.suppress(ReleaseUnlockedLock, QuorumIsImpossible, QuorumNotAchieved):
-            lock.release()
 
 
 # ------------------------------------------------------------------ blocklist

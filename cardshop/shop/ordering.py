@@ -93,7 +93,7 @@ def submit_order(sku: str) -> ResponseReturnValue:
     return redirect(url_for("shop.order_page", order_no=placed.order_no), 303)
 
 
-def _place(product: Product, form: OrderForm, number: str | None) -> Order:
+def _place(product: Product, form: OrderForm, number: str | None) -> orders.Placed:
     payload = {
         "sku": product.sku,
         "qty": 1,

@@ -9,6 +9,7 @@ savepoint, and the ledger; whatever did not reach the database is given back.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
@@ -177,6 +178,8 @@ class BatchSale:
                 raise GuardRefused(stale=(fence_now or 0) > fence.token)
             product = session.get(Product, row[0], populate_existing=True)
             assert product is not None
+            for prepare, records in _preparers(taken):
+                prepare(session, product, records)
             written: dict[Sale, Any] = {}
             for sale in taken:
                 try:
@@ -215,3 +218,14 @@ class BatchSale:
         for sale in sales:
             if not sale.settled:
                 sale.fail(error)
+
+
+def _preparers(sales: list[Sale]) -> list[tuple[Callable[..., None], list[Any]]]:
+    """The batch hooks of the sales' records: a record whose class has a ``prepare``
+    classmethod gets it called once with every such record of the batch."""
+    groups: dict[Callable[..., None], list[Any]] = {}
+    for sale in sales:
+        prepare = getattr(type(sale.record), "prepare", None)
+        if prepare is not None:
+            groups.setdefault(prepare, []).append(sale.record)
+    return list(groups.items())

@@ -131,7 +131,9 @@ class StockService:
         ``record(session, product)`` adds the order (or whatever the sale is for); it
         runs after the guarded stock update, in its own savepoint, possibly in another
         thread of this process that sells a batch for the same product, so it must use
-        only the session it is given and plain values. Returns what it returns.
+        only the session it is given and plain values. Returns what it returns. If the
+        class of ``record`` has a ``prepare(session, product, records)`` classmethod, it
+        runs once per batch before the records (checks read in one query for all).
         Raises SoldOut, Busy, StockUnavailable, AlreadyApplied (the order key was sold
         before), DatabaseUnavailable, or whatever ``record`` raised; in every case the
         stock is given back. ``checked``: the caller ran :meth:`refuse_if_sold_out` already.
