@@ -83,7 +83,8 @@ SETTINGS: dict[str, tuple[Any, Parser]] = {
     # Stock path.
     "LOCK_TTL": (5.0, _positive_float),  # seconds before a lock releases itself
     "LOCK_WAIT": (0.8, _positive_float),  # longest wait for a product lock
-    "LOCK_RETRY_MAX": (0.01, _positive_float),  # upper bound of the jittered pause
+    "LOCK_RETRY_MAX": (0.002, _positive_float),  # upper bound of the jittered pause
+    "LOCK_LEASE": (0.03, _positive_float),  # longest a process keeps a product's lock for batches queued meanwhile
     "REDIS_SOCKET_TIMEOUT": (0.25, _positive_float),
     "REDIS_CONNECT_TIMEOUT": (0.25, _positive_float),
     "DB_POOL_SIZE": (20, _positive_int),  # database connections kept per process
@@ -177,6 +178,8 @@ def _check(values: dict[str, Any]) -> None:
                 raise ConfigError(f"{env_name(name)}: expected a number, got {value!r}")
             if parse in (_positive_float, _positive_int) and value <= 0:
                 raise ConfigError(f"{env_name(name)}: must be greater than 0")
+    if values["LOCK_LEASE"] * 10 > values["LOCK_TTL"]:
+        raise ConfigError(f"{env_name('LOCK_LEASE')} must be at most a tenth of {env_name('LOCK_TTL')}")
     if values["LOCK_WAIT"] >= values["LOCK_TTL"]:
         raise ConfigError(f"{env_name('LOCK_WAIT')} must be shorter than {env_name('LOCK_TTL')}")
 

@@ -59,7 +59,7 @@ class Runtime:
         return self._locks
 
     def stock(self) -> StockService:
-        return StockService(self.nodes, db.session, self.locks, combiner=self.combiner)
+        return StockService(self.nodes, db.session, self.locks, combiner=self.combiner, lease=self.config["LOCK_LEASE"])
 
     def close(self) -> None:
         if self._nodes is not None:

@@ -8,14 +8,16 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import Busy, Conflict, Invalid, NotFound, NumberTaken
 from ..metrics import counts_orders
 from ..models import Agent, DbSession, Order, OrderEvent, PhoneNumber, Product
+from ..models.order import STATUSES
 from ..stock import AlreadyApplied, StockService
 from . import commissions, risk
 from .catalog import TermsCache
@@ -153,37 +155,68 @@ class OrderWriter:
             for writer, refusal in zip(group, refusals, strict=True):
                 writer.refusal = refusal
 
+    @classmethod
+    def write_many(cls, session: DbSession, product: Product, writers: list[OrderWriter]) -> list[Placed | Exception]:
+        """Write a batch's orders; each gets its Placed or the error that refused it.
+
+        Plain orders (no picked number, no selling agent: a flash sale's crowd) are
+        inserted with one statement for the orders and one for their first events; the
+        others are written one by one in savepoints, as :meth:`__call__` does."""
+        results: list[Placed | Exception | None] = [writer.refusal for writer in writers]
+        plain = [i for i, w in enumerate(writers) if w.refusal is None and not w.order.number and w.agent_id is None]
+        if plain:
+            rows = [writers[i].values(product) for i in plain]
+            ids = session.scalars(insert(Order).returning(Order.id, sort_by_parameter_order=True), rows).all()
+            first = {"to_status": "submitted", "source": "customer"}
+            events = [
+                {"order_id": id_, "created_at": row["created_at"], **first} for id_, row in zip(ids, rows, strict=True)
+            ]
+            session.execute(insert(OrderEvent), events)
+            for i, row in zip(plain, rows, strict=True):
+                results[i] = Placed(row["order_no"], "submitted", STATUSES["submitted"])
+        for i, writer in enumerate(writers):
+            if results[i] is None:
+                try:
+                    with session.begin_nested():
+                        results[i] = writer(session, product)
+                except Exception as error:  # noqa: BLE001 - this order fails, the batch goes on
+                    results[i] = error
+        return [result for result in results if result is not None]
+
+    def values(self, product: Product) -> dict[str, Any]:
+        order, now = self.order, self.now
+        return {
+            "order_no": new_order_no(now),
+            "idempotency_key": self.idempotency_key,
+            "request_fingerprint": fingerprint(order),
+            "product_id": product.id,
+            "carrier": product.carrier,
+            "qty": order.qty,
+            "price_fen": product.monthly_fee_fen,
+            "msisdn": order.number,
+            "number_claim": order.number,
+            "customer_name": order.name,
+            "id_card": order.id_card,
+            "customer_phone": order.phone,
+            "province": order.province,
+            "city": order.city,
+            "district": order.district,
+            "address_detail": order.detail,
+            "agent_id": self.agent_id,
+            "shop_code": self.shop_code,
+            "status": "submitted",
+            "created_at": now,
+        }
+
     def __call__(self, session: DbSession, product: Product) -> Placed:
         if self.refusal is not None:
             raise self.refusal
-        order, now = self.order, self.now
-        row = Order(
-            order_no=new_order_no(now),
-            idempotency_key=self.idempotency_key,
-            request_fingerprint=fingerprint(order),
-            product_id=product.id,
-            carrier=product.carrier,
-            qty=order.qty,
-            price_fen=product.monthly_fee_fen,
-            msisdn=order.number,
-            number_claim=order.number,
-            customer_name=order.name,
-            id_card=order.id_card,
-            customer_phone=order.phone,
-            province=order.province,
-            city=order.city,
-            district=order.district,
-            address_detail=order.detail,
-            agent_id=self.agent_id,
-            shop_code=self.shop_code,
-            status="submitted",
-            created_at=now,
-        )
+        row = Order(**self.values(product))
         session.add(row)
         session.flush()
-        if order.number and not _sell_number(session, product.id, order.number, row.id):
+        if self.order.number and not _sell_number(session, product.id, self.order.number, row.id):
             raise NumberTaken()
-        session.add(OrderEvent(order_id=row.id, to_status="submitted", source="customer", created_at=now))
+        session.add(OrderEvent(order_id=row.id, to_status="submitted", source="customer", created_at=self.now))
         commissions.accrue(session, row)  # pending commission, in the sale's own transaction
         return Placed.of(row)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select, text
+from sqlalchemy import bindparam, case, func, select, text
 
 from ..errors import RiskRefused
 from ..models import BLOCK_KINDS, CARRIERS, DEAD_STATUSES, BlockEntry, DbSession, Order
@@ -44,6 +44,26 @@ class Applicant:
     qty: int
 
 
+# Built once: a batch's lists go in as expanding parameters.
+_BLOCKED = select(BlockEntry.kind, BlockEntry.value).where(
+    ((BlockEntry.kind == "id_card") & BlockEntry.value.in_(bindparam("ids", expanding=True)))
+    | ((BlockEntry.kind == "phone") & BlockEntry.value.in_(bindparam("phones", expanding=True)))
+)
+_COUNTS = (
+    select(
+        Order.id_card,
+        func.count(case((Order.created_at >= bindparam("since"), 1))),
+        func.coalesce(func.sum(Order.qty), 0),
+    )
+    .where(
+        Order.id_card.in_(bindparam("ids", expanding=True)),
+        Order.carrier == bindparam("carrier"),
+        Order.status.not_in(bindparam("dead", expanding=True)),
+    )
+    .group_by(Order.id_card)
+)
+
+
 def screen(
     session: DbSession, applicants: list[Applicant], carrier_code: str, now: datetime, rules: RiskRules
 ) -> list[RiskRefused | None]:
@@ -64,18 +84,13 @@ def screen(
             text("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY k) s"),
             {"keys": keys},
         )
-    blocked = _blocked(session, ids, sorted({a.phone.strip() for a in applicants}))
+    phones = sorted({a.phone.strip() for a in applicants})
+    blocked = {(kind, value) for kind, value in session.execute(_BLOCKED, {"ids": ids, "phones": phones})}
     since = now - timedelta(days=rules.window_days)
     recent: dict[str, int] = {}
     live: dict[str, int] = {}
     for id_card, recent_count, live_qty in session.execute(
-        select(
-            Order.id_card,
-            func.count(case((Order.created_at >= since, 1))),
-            func.coalesce(func.sum(Order.qty), 0),
-        )
-        .where(Order.id_card.in_(ids), Order.carrier == carrier_code, Order.status.not_in(DEAD_STATUSES))
-        .group_by(Order.id_card)
+        _COUNTS, {"ids": ids, "carrier": carrier_code, "since": since, "dead": sorted(DEAD_STATUSES)}
     ):
         recent[id_card], live[id_card] = int(recent_count), int(live_qty)
     carrier = CARRIERS.get(carrier_code, carrier_code)
@@ -118,16 +133,6 @@ def person_key(carrier_code: str, id_card: str) -> int:
     """A signed 64-bit key for one person with one carrier (PostgreSQL advisory locks)."""
     digest = hashlib.sha256(f"cardshop:risk:{carrier_code}:{normalize_id_card(id_card)}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
-
-
-def _blocked(session: DbSession, id_cards: list[str], phones: list[str]) -> set[tuple[str, str]]:
-    rows = session.execute(
-        select(BlockEntry.kind, BlockEntry.value).where(
-            ((BlockEntry.kind == "id_card") & BlockEntry.value.in_(id_cards))
-            | ((BlockEntry.kind == "phone") & BlockEntry.value.in_(phones))
-        )
-    )
-    return {(kind, value) for kind, value in rows}
 
 
 def blocked_fields(blocked: set[tuple[str, str]], id_card: str, phone: str) -> dict[str, str]:

@@ -4,9 +4,11 @@ Under a flash sale most of a sale's cost is winning the product's Redlock and ta
 fencing token, not the decrement itself. So in each process, the first request for a
 product becomes the leader: it sells every order for that product that has queued up
 meanwhile in one batch (one lock, one token, one Lua call per node, one database
-transaction), then hands leadership to the next queued request, if any. With one
-request per process (gunicorn sync workers) every batch holds one order and nothing
-changes.
+transaction). While it still holds the lock, and for at most a short lease, it sells
+the next batch that queued meanwhile under the same lock and token (see
+``StockService._sell_batch``); then it hands leadership to the next queued request, if
+any. With one request per process (gunicorn sync workers) every batch holds one order
+and nothing changes.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class Combiner:
         self._mutex = threading.Lock()
         self._queues: dict[str, list[Sale]] = {}
         self._leading: set[str] = set()
+        self._current: dict[str, list[Sale]] = {}  # the batch each leader is selling
         self._left: dict[str, tuple[int, float]] = {}
 
     def note_left(self, sku: str, avail: int) -> None:
@@ -80,20 +83,36 @@ class Combiner:
                 return sale.outcome()
             sale.lead = False
             sale.done.clear()
-        with self._mutex:
-            queue = self._queues[sku]
-            batch, self._queues[sku] = queue[: self.max_batch], queue[self.max_batch :]
+        batch = self._take(sku)
         try:
             sell_batch(sku, batch)
         except BaseException as error:  # noqa: BLE001 - every waiter must hear of it
-            for waiting in batch:
+            for waiting in self._current[sku]:
                 if not waiting.settled:
                     waiting.fail(error)
         finally:
+            with self._mutex:
+                batch = self._current.pop(sku)
             self._hand_over(sku)
             for waiting in batch:
                 waiting.done.set()
         return sale.outcome()
+
+    def more(self, sku: str, done: list[Sale]) -> list[Sale]:
+        """For a leader still holding the product's lock: answer the ``done`` batch's
+        waiters and take the next batch that queued meanwhile (empty when none did)."""
+        for waiting in done:
+            if not waiting.settled:
+                waiting.fail(RuntimeError("a batch ended without settling this sale"))
+            waiting.done.set()
+        return self._take(sku)
+
+    def _take(self, sku: str) -> list[Sale]:
+        with self._mutex:
+            queue = self._queues.get(sku, [])
+            batch, self._queues[sku] = queue[: self.max_batch], queue[self.max_batch :]
+            self._current[sku] = batch
+        return batch
 
     def _hand_over(self, sku: str) -> None:
         with self._mutex:

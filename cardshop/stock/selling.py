@@ -12,12 +12,12 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import metrics
 from ..errors import Busy, DatabaseUnavailable, SoldOut, StockUnavailable
-from ..models import Product, StockEntry, is_disconnect
+from ..models import DbSession, Product, StockEntry, is_disconnect
 from .combine import Sale
 from .locks import Fence
 from .tally import Tally
@@ -64,12 +64,11 @@ class BatchSale:
     def markers(self, sales: list[Sale]) -> list[str]:
         return [marker_key(self.sku, sale.order_key) for sale in sales]
 
-    def run(self) -> None:
-        """Settle every sale of the batch; raises only what applies to all of them."""
-        with self.service.locks.hold(f"stock:{self.sku}") as fence:
-            taken = self.take(fence)
-            if taken:
-                self.write(taken, fence)
+    def sell(self, fence: Fence) -> bool:
+        """Settle every sale of the batch under ``fence``; raises only what applies to
+        all of them. Returns False when a newer fence was seen (ours is spent)."""
+        taken = self.take(fence)
+        return self.write(taken, fence) if taken else True
 
     # -- the counters --------------------------------------------------------
 
@@ -136,17 +135,17 @@ class BatchSale:
 
     # -- the database --------------------------------------------------------
 
-    def write(self, taken: list[Sale], fence: Fence) -> None:
+    def write(self, taken: list[Sale], fence: Fence) -> bool:
         try:
             written = self.write_rows(taken, fence)
         except GuardRefused as refusal:
             self.undo(fence, taken)
             if refusal.stale:
                 self.fail_all(taken, Busy())  # a newer holder wrote: we are the stale one
-                return
+                return False
             self.service.resync(self.sku, fence)  # the counters were ahead of the database
             self.fail_all(taken, SoldOut() if len(taken) == 1 else Busy())
-            return
+            return True
         except BaseException as error:
             self.undo(fence, taken)
             self.fail_all(taken, error)
@@ -156,6 +155,7 @@ class BatchSale:
             self.undo(fence, failed)
         for sale, result in written.items():
             sale.succeed(result)
+        return True
 
     def write_rows(self, taken: list[Sale], fence: Fence) -> dict[Sale, Any]:
         """One transaction: the guarded update, then each sale's rows in a savepoint."""
@@ -178,33 +178,39 @@ class BatchSale:
                 raise GuardRefused(stale=(fence_now or 0) > fence.token)
             product = session.get(Product, row[0], populate_existing=True)
             assert product is not None
-            for prepare, records in _preparers(taken):
-                prepare(session, product, records)
+            for prepare, sales in _hooks(taken, "prepare"):
+                prepare(session, product, [sale.record for sale in sales])
             written: dict[Sale, Any] = {}
+            for write_many, sales in _hooks(taken, "write_many"):
+                self.write_together(session, product, write_many, sales, written)
             for sale in taken:
-                try:
-                    with session.begin_nested():
-                        written[sale] = sale.record(session, product)
-                except Exception as error:  # noqa: BLE001 - this sale fails, the batch goes on
-                    sale.fail(error)
+                if not sale.settled and sale not in written:
+                    try:
+                        with session.begin_nested():
+                            written[sale] = sale.record(session, product)
+                    except Exception as error:  # noqa: BLE001 - this sale fails, the batch goes on
+                        sale.fail(error)
             unsold = total - sum(sale.qty for sale in written)
             if unsold:
                 session.execute(
                     update(Product).where(Product.id == product.id).values(stock_sold=Product.stock_sold - unsold)
                 )
             left = product.stock_total - product.stock_sold + total
+            entries = []
             for sale in written:
                 left -= sale.qty
-                session.add(
-                    StockEntry(
-                        product_id=product.id,
-                        kind="sale",
-                        qty=-sale.qty,
-                        available_after=left,
-                        actor="order",
-                        note=sale.order_key[:200],
-                    )
+                entries.append(
+                    {
+                        "product_id": product.id,
+                        "kind": "sale",
+                        "qty": -sale.qty,
+                        "available_after": left,
+                        "actor": "order",
+                        "note": sale.order_key[:200],
+                    }
                 )
+            if entries:
+                session.execute(insert(StockEntry), entries)
             session.commit()
             return written
         except SQLAlchemyError as error:
@@ -214,18 +220,39 @@ class BatchSale:
             raise
 
     @staticmethod
+    def write_together(
+        session: DbSession, product: Product, write_many: Callable[..., list[Any]], sales: list[Sale], written: dict
+    ) -> None:
+        """Write these sales' rows with their records' ``write_many`` in one savepoint.
+        If it fails as a whole (a duplicate key, say), the sales are left unsettled and
+        are written one by one instead, so only the offending one fails."""
+        try:
+            with session.begin_nested():
+                results = write_many(session, product, [sale.record for sale in sales])
+        except SQLAlchemyError as error:
+            if is_disconnect(error):
+                raise
+            log.info("batch write of %d sales for %s fell back to one by one: %s", len(sales), product.sku, error)
+            return
+        for sale, result in zip(sales, results, strict=True):
+            if isinstance(result, BaseException):
+                sale.fail(result)
+            else:
+                written[sale] = result
+
+    @staticmethod
     def fail_all(sales: list[Sale], error: BaseException) -> None:
         for sale in sales:
             if not sale.settled:
                 sale.fail(error)
 
 
-def _preparers(sales: list[Sale]) -> list[tuple[Callable[..., None], list[Any]]]:
-    """The batch hooks of the sales' records: a record whose class has a ``prepare``
-    classmethod gets it called once with every such record of the batch."""
-    groups: dict[Callable[..., None], list[Any]] = {}
+def _hooks(sales: list[Sale], name: str) -> list[tuple[Callable[..., Any], list[Sale]]]:
+    """Batch hooks of the sales' records: where the class of a sale's record has the
+    classmethod ``name``, it is called once for all the sales whose records share it."""
+    groups: dict[Callable[..., Any], list[Sale]] = {}
     for sale in sales:
-        prepare = getattr(type(sale.record), "prepare", None)
-        if prepare is not None:
-            groups.setdefault(prepare, []).append(sale.record)
+        hook = getattr(type(sale.record), name, None)
+        if hook is not None:
+            groups.setdefault(hook, []).append(sale)
     return list(groups.items())

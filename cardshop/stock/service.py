@@ -64,12 +64,14 @@ class StockService:
         *,
         combiner: Combiner | None = None,
         grace: float = 0.02,
+        lease: float = 0.03,
     ) -> None:
         self.nodes = nodes
         self.session = session
         self.locks = locks
         self.combiner = combiner or Combiner()
         self.grace = grace  # extra wait for a straggling node once a majority answered
+        self.lease = lease  # longest a process keeps a product's lock for batches queued meanwhile
 
     # ------------------------------------------------------------------ reads
 
@@ -133,7 +135,10 @@ class StockService:
         thread of this process that sells a batch for the same product, so it must use
         only the session it is given and plain values. Returns what it returns. If the
         class of ``record`` has a ``prepare(session, product, records)`` classmethod, it
-        runs once per batch before the records (checks read in one query for all).
+        runs once per batch before the records (checks read in one query for all); if
+        it has ``write_many(session, product, records)``, that writes the batch's rows
+        in one savepoint, returning each record's result or the exception that refused
+        it, and the records are called one by one only if it fails as a whole.
         Raises SoldOut, Busy, StockUnavailable, AlreadyApplied (the order key was sold
         before), DatabaseUnavailable, or whatever ``record`` raised; in every case the
         stock is given back. ``checked``: the caller ran :meth:`refuse_if_sold_out` already.
@@ -158,7 +163,17 @@ class StockService:
             metrics.observe_stock_path(time.monotonic() - started, outcome)
 
     def _sell_batch(self, sku: str, sales: list[Sale]) -> None:
-        BatchSale(self, sku, sales).run()
+        """Sell a batch under the product's lock, then, while the lease lasts, the
+        batches that queued meanwhile in this process under the same lock and token:
+        a hot product's lock changes hands between processes once per lease, not once
+        per batch. The lease is short next to the lock's lifetime, so the lock cannot
+        expire under it, and other processes wait at most about one lease for their turn."""
+        with self.locks.hold(f"stock:{sku}") as fence:
+            leased_until = time.monotonic() + self.lease
+            while sales:
+                if not BatchSale(self, sku, sales).sell(fence) or time.monotonic() >= leased_until:
+                    return
+                sales = self.combiner.more(sku, sales)
 
     # ------------------------------------------------------ writes under lock
 
