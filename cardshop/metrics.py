@@ -34,6 +34,16 @@ LOCK_WAIT = Histogram(
     "Time spent waiting to win a product lock",
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
+LOCK_HELD = Histogram(
+    "cardshop_lock_held_seconds",
+    "Time a product lock was held to sell orders (one lease: one or more batches)",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
+BATCH_SIZE = Histogram(
+    "cardshop_stock_batch_orders",
+    "Orders sold together in one batch (one script call per node, one transaction)",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
 LOCK_FAILURES = Counter("cardshop_lock_failures", "Product locks not won, by reason (busy, quorum)", ["reason"])
 QUORUM_FAILURES = Counter("cardshop_quorum_failures", "Stock operations refused because a majority was unreachable")
 NODE_ERRORS = Counter("cardshop_redis_node_errors", "Errors and timeouts talking to a Redis node", ["node"])
@@ -46,6 +56,14 @@ EXPORTS = Counter("cardshop_fulfilment_exports", "Fulfilment CSV exports (unmask
 
 def observe_lock_wait(seconds: float) -> None:
     LOCK_WAIT.observe(seconds)
+
+
+def observe_lock_held(seconds: float) -> None:
+    LOCK_HELD.observe(seconds)
+
+
+def observe_batch(orders: int) -> None:
+    BATCH_SIZE.observe(orders)
 
 
 def count_lock_failure(reason: str) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .. import metrics
 from ..errors import Busy, DatabaseUnavailable, SoldOut, StockUnavailable
 from ..models import DbSession, Product, StockEntry, is_disconnect
+from ..models.turns import write_turns
 from .combine import Sale
 from .locks import Fence
 from .tally import Tally
@@ -158,7 +159,11 @@ class BatchSale:
         return True
 
     def write_rows(self, taken: list[Sale], fence: Fence) -> dict[Sale, Any]:
-        """One transaction: the guarded update, then each sale's rows in a savepoint."""
+        """One transaction: the guarded update, then the sales' rows (see _write_rows)."""
+        with write_turns.turn(self.service.session):
+            return self._write_rows(taken, fence)
+
+    def _write_rows(self, taken: list[Sale], fence: Fence) -> dict[Sale, Any]:
         session = self.service.session
         total = sum(sale.qty for sale in taken)
         try:

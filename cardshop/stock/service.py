@@ -169,11 +169,15 @@ class StockService:
         per batch. The lease is short next to the lock's lifetime, so the lock cannot
         expire under it, and other processes wait at most about one lease for their turn."""
         with self.locks.hold(f"stock:{sku}") as fence:
-            leased_until = time.monotonic() + self.lease
-            while sales:
-                if not BatchSale(self, sku, sales).sell(fence) or time.monotonic() >= leased_until:
-                    return
-                sales = self.combiner.more(sku, sales)
+            started = time.monotonic()
+            try:
+                while sales:
+                    metrics.observe_batch(len(sales))
+                    if not BatchSale(self, sku, sales).sell(fence) or time.monotonic() >= started + self.lease:
+                        return
+                    sales = self.combiner.more(sku, sales)
+            finally:
+                metrics.observe_lock_held(time.monotonic() - started)
 
     # ------------------------------------------------------ writes under lock
 

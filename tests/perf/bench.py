@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from cardshop import create_app, runtime
+from cardshop import create_app, metrics, runtime
 from cardshop.embedded import EmbeddedStack
 from cardshop.extensions import db
 from cardshop.models import Order, Product
@@ -39,6 +39,21 @@ SPREAD = 50
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))] * 1000 if ordered else 0.0
+
+
+def stock_figures(before: dict[str, float], after: dict[str, float]) -> dict[str, float | None]:
+    """Mean orders per batch and mean time a product lock was held, over one row."""
+
+    def mean(name: str, scale: float = 1.0) -> float | None:
+        count = after.get(f"{name}_count", 0.0) - before.get(f"{name}_count", 0.0)
+        total = after.get(f"{name}_sum", 0.0) - before.get(f"{name}_sum", 0.0)
+        return round(total / count * scale, 1) if count else None
+
+    return {
+        "batch_orders": mean("cardshop_stock_batch_orders"),
+        "lock_held_ms": mean("cardshop_lock_held_seconds", 1000.0),
+        "lock_wait_ms": mean("cardshop_lock_wait_seconds", 1000.0),
+    }
 
 
 def row(name: str, result: Result, seconds: float, success: str) -> dict[str, Any]:
@@ -161,7 +176,8 @@ def invariant_check(urls: list[str], database_url: str) -> dict[str, Any]:
 
 def print_table(rows: list[dict[str, Any]], ceiling: float, baseline: float) -> None:
     print(
-        f"\n{'row':<28}{'req/s':>9}{'ok/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'% ceil':>8}{'x base':>8}  codes"
+        f"\n{'row':<28}{'req/s':>9}{'ok/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'% ceil':>8}{'x base':>8}"
+        f"{'batch':>7}{'lock ms':>9}  codes"
     )
     for r in rows:
         share = f"{r['per_second'] / ceiling * 100:.0f}%" if ceiling else "-"
@@ -172,7 +188,8 @@ def print_table(rows: list[dict[str, Any]], ceiling: float, baseline: float) -> 
 
         print(
             f"{r['row']:<28}{r['per_second']:>9.0f}{r['ok_per_second']:>9.0f}{ms(r['p50_ms']):>9}"
-            f"{ms(r['p95_ms']):>9}{ms(r['p99_ms']):>9}{share:>8}{times:>8}  {r['codes']}"
+            f"{ms(r['p95_ms']):>9}{ms(r['p99_ms']):>9}{share:>8}{times:>8}"
+            f"{ms(r.get('batch_orders')):>7}{ms(r.get('lock_held_ms')):>9}  {r['codes']}"
         )
 
 
@@ -204,6 +221,8 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="cardshop-bench-"))
     database_url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
     rows: list[dict[str, Any]] = []
+    metrics_dir = workdir / "metrics"
+    metrics_dir.mkdir()
     with EmbeddedStack(3, workdir=workdir / "redis") as stack:
         setup_database(stack.urls, database_url)
         env = {
@@ -212,6 +231,7 @@ def main() -> int:
             "SECRET_KEY": "bench",
             "CARDSHOP_INSTANCE_PATH": str(workdir / "instance"),
             "CARDSHOP_RATELIMIT_ENABLED": "false",
+            "CARDSHOP_METRICS_DIR": str(metrics_dir),
             **({"CARDSHOP_THREADS": str(args.threads)} if args.threads else {}),
         }
         server = Gunicorn(env, workers=args.workers or None, log_dir=workdir).start()
@@ -224,6 +244,7 @@ def main() -> int:
             ]
             for seed, (key, name, kind, skus, success) in enumerate(plan):
                 if key in wanted:
+                    before = metrics.totals(str(metrics_dir))
                     result = drive(
                         server.url,
                         kind,
@@ -234,6 +255,7 @@ def main() -> int:
                         seed=seed * 10**9,
                     )
                     rows.append(row(name, result, args.seconds, success))
+                    rows[-1].update(stock_figures(before, metrics.totals(str(metrics_dir))))
         finally:
             server.stop()
         if "baseline" in wanted:
