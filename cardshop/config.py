@@ -87,7 +87,7 @@ SETTINGS: dict[str, tuple[Any, Parser]] = {
     "LOCK_LEASE": (0.03, _positive_float),  # longest a process keeps a product's lock for batches queued meanwhile
     "REDIS_SOCKET_TIMEOUT": (0.25, _positive_float),
     "REDIS_CONNECT_TIMEOUT": (0.25, _positive_float),
-    "DB_POOL_SIZE": (20, _positive_int),  # database connections kept per process
+    "DB_POOL_SIZE": (32, _positive_int),  # database connections kept per process (one per thread)
     "MAX_QTY": (5, _positive_int),  # most cards one order may carry
     "MAX_BODY_BYTES": (16 * 1024, _positive_int),
     # Numbers and holds.

@@ -10,6 +10,7 @@ suspect, because a fan-out returns as soon as its answer is decided.
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -75,6 +76,13 @@ class NodeTimeout(redis.TimeoutError):
     """The node did not answer within the fan-out's wait."""
 
 
+def _reply(index: int, future: concurrent.futures.Future[Any]) -> Reply:
+    try:
+        return Reply(index, value=future.result())
+    except Exception as error:  # noqa: BLE001 - every node error is data here
+        return Reply(index, error=error)
+
+
 class NodeSet:
     def __init__(self, clients: Sequence[redis.Redis], *, wait: float) -> None:
         if len(clients) < 3 or len(clients) % 2 == 0:
@@ -83,6 +91,7 @@ class NodeSet:
         self.quorum = len(self.clients) // 2 + 1
         number_nodes(self.clients)
         self.wait = wait
+        self._turns = itertools.count()
         self.scripts: dict[str, Script] = {
             name: self.clients[0].register_script(
                 resources.files("cardshop.stock").joinpath(f"lua/{name}.lua").read_text()
@@ -104,13 +113,20 @@ class NodeSet:
         *,
         decided: Callable[[list[Reply]], bool] | None = None,
         grace: float = 0.0,
+        read: bool = False,
     ) -> list[Reply]:
         """Call every node at once; return their replies in node order.
 
         Returns when every node has answered, when ``wait`` has passed, or when
         ``decided(replies_so_far)`` is true (then stragglers get ``grace`` seconds more).
         Nodes that did not answer in time are reported as :class:`NodeTimeout`.
+        ``read``: the call changes nothing, so once ``decided`` holds the nodes not yet
+        called are left alone (healthy nodes are called inline, one after another, so a
+        majority that agrees costs a majority of calls, not all of them); they are
+        reported as :class:`NodeTimeout`.
         """
+        if read and decided is not None:
+            return self._read_majority(call, decided)
         futures = {call_node(client, call, client): index for index, client in enumerate(self.clients)}
         replies: dict[int, Reply] = {}
         try:
@@ -135,6 +151,25 @@ class NodeSet:
             replies.get(index) or Reply(index, error=NodeTimeout("no answer in time"))
             for index in range(len(self.clients))
         ]
+
+    def _read_majority(self, call: Callable[[redis.Redis], Any], decided: Callable[[list[Reply]], bool]) -> list[Reply]:
+        count = len(self.clients)
+        start = next(self._turns) % count  # spread the reads over the nodes
+        order = [(start + step) % count for step in range(count)]
+        replies: dict[int, Reply] = {}
+        for position, index in enumerate(order):
+            future = call_node(self.clients[index], call, self.clients[index])
+            if not future.done():  # a suspect node, called on the pool: ask the rest at once
+                rest = {future: index}
+                rest.update({call_node(self.clients[i], call, self.clients[i]): i for i in order[position + 1 :]})
+                done, _ = concurrent.futures.wait(rest, timeout=self.wait)
+                for late in done:
+                    replies[rest[late]] = _reply(rest[late], late)
+                break
+            replies[index] = _reply(index, future)
+            if decided(list(replies.values())):
+                break
+        return [replies.get(index) or Reply(index, error=NodeTimeout("not asked")) for index in range(count)]
 
     def ping(self) -> list[Reply]:
         return self.fanout(lambda client: client.ping())

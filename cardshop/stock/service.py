@@ -117,7 +117,8 @@ class StockService:
             "peek",
             [stock_key(sku), marker_key(sku, order_key)],
             [],
-            decided=lambda rs: sum(map(short, rs)) >= needed,
+            decided=lambda rs: sum(map(short, rs)) >= needed or sum(r.ok and not short(r) for r in rs) >= needed,
+            read=True,
         )
         if sum(1 for r in replies if r.ok) < needed:
             metrics.count_quorum_failure()
