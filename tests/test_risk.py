@@ -163,6 +163,33 @@ def test_the_same_person_racing_two_orders_gets_one(app, plan) -> None:
     assert orders_count() == 1
 
 
+def test_the_same_person_racing_many_orders_over_plans_of_one_carrier_gets_one(app, plan, make_product) -> None:
+    """Each plan sells in its own batch under its own lock, so the rules must hold across
+    batches: the database's one writer (SQLite) or a per-person advisory lock (PostgreSQL)."""
+    for i in range(2, 5):
+        make_product(f"RISK-{i}", stock_total=50, carrier="unicom")
+    barrier = threading.Barrier(8)
+    codes: list[int] = []
+
+    def send(attempt: int) -> None:
+        with app.app_context():
+            barrier.wait()
+            payload = order_payload(f"RISK-{attempt % 4 + 1}", 9, customer={"phone": f"1370000{attempt:04d}"})
+            response = app.test_client().post("/api/orders", json=payload, headers={"Idempotency-Key": f"r-{attempt}"})
+            codes.append(response.status_code)
+            db.session.remove()
+
+    threads = [threading.Thread(target=send, args=(attempt,)) for attempt in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert codes.count(201) == 1
+    assert set(codes) <= {201, 422}
+    db.session.expire_all()
+    assert orders_count() == 1
+
+
 # ------------------------------------------------------------- 一证五户
 
 
