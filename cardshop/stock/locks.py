@@ -27,6 +27,9 @@ from .pool import suspect
 install_shared_pool()
 
 
+BACKOFF_CAP = 8  # the pause between lock tries grows up to this many times LOCK_RETRY_MAX
+
+
 def lock_key(resource: str) -> str:
     return f"cardshop:{resource}"
 
@@ -70,8 +73,9 @@ class LockManager:
         )
         started = time.monotonic()
         deadline = started + (self.wait if wait is None else wait)
+        pause = self.retry_max
         while True:
-            if not self._visibly_held(lock.key):
+            if not self._visibly_held(lock):
                 try:
                     if lock.acquire(blocking=False):
                         metrics.observe_lock_wait(time.monotonic() - started)
@@ -83,15 +87,22 @@ class LockManager:
             if time.monotonic() >= deadline:
                 metrics.count_lock_failure("busy")
                 raise Busy()
-            time.sleep(random.uniform(0, self.retry_max))  # noqa: S311 - jitter, not secrets
+            # Jittered, and longer the longer we wait (up to 8x): a crowd of waiters
+            # asking every 2 ms would take the CPU from the holder they wait for.
+            time.sleep(random.uniform(pause / 2, pause))  # noqa: S311 - jitter, not secrets
+            pause = min(pause * 2, self.retry_max * BACKOFF_CAP)
 
-    def _visibly_held(self, key: str) -> bool:
+    def _visibly_held(self, lock: Redlock) -> bool:
         """A hint, not the lock: whether one healthy node shows the lock taken.
 
         A failed Redlock attempt costs two round trips to every node and, with several
         contenders trying at once, splits the votes; one EXISTS on one node tells a
-        waiter to keep waiting for a fraction of that. Any doubt means "try"."""
-        for client in self.nodes.clients:
+        waiter to keep waiting for a fraction of that. pottery takes and releases the
+        nodes in one order (the same in every process), so the node asked is the last
+        healthy one in it: once that shows the lock free, the last holder has released
+        it everywhere. Any doubt means "try"."""
+        key = lock.key
+        for client in reversed(list(lock.masters)):
             if not suspect(client):
                 try:
                     return bool(client.exists(key))
