@@ -100,7 +100,7 @@ ORDER_COLUMNS = (
     "id", "order_no", "idempotency_key", "request_fingerprint", "product_id", "carrier", "qty", "price_fen",
     "msisdn", "number_claim", "customer_name", "id_card", "customer_phone", "province", "city", "district",
     "address_detail", "agent_id", "shop_code", "status", "status_reason", "courier", "tracking_no",
-    "created_at", "updated_at",
+    "activated_at", "created_at", "updated_at",
 )  # fmt: skip
 NUMBER_COLUMNS = ("id", "product_id", "msisdn", "status", "order_id", "created_at")
 EVENT_COLUMNS = ("id", "order_id", "from_status", "to_status", "reason", "source", "accepted", "created_at")
@@ -178,6 +178,7 @@ class History:
         shipped = len(steps) > 2 and steps[2].status == "shipped"
         courier, prefix = COURIERS[index % len(COURIERS)] if shipped else ("", "")
         msisdn = f"147{(index * 7919 + 1) % 10**8:08d}" if product.number_selectable else None
+        activated = next((step.at for step in steps if step.status == "activated"), None)
         local = spec.created + SHANGHAI_OFFSET
         self.writer.put(
             self.orders,
@@ -187,7 +188,7 @@ class History:
                 customer.name, customer.id_card, customer.phone, customer.province, customer.city, customer.district,
                 customer.detail, spec.agent_id, self.shop_codes.get(spec.agent_id) if spec.agent_id else None,
                 last.status, "" if live else last.reason, courier,
-                f"{prefix}{(index * 104729) % 10**12:012d}" if shipped else "", spec.created, last.at,
+                f"{prefix}{(index * 104729) % 10**12:012d}" if shipped else "", activated, spec.created, last.at,
             ),
         )  # fmt: skip
         if msisdn is not None:
