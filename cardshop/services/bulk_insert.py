@@ -86,8 +86,9 @@ class BulkWriter:
             self.connection.exec_driver_sql(sql, rows)
             return
         # psycopg: COPY on the connection's own cursor, inside the caller's transaction.
-        cursor = self.connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        with cursor, cursor.copy(sql) as copy:
+        psycopg = self.connection.connection.driver_connection
+        assert psycopg is not None
+        with psycopg.cursor() as cursor, cursor.copy(sql) as copy:
             for row in rows:
                 copy.write_row(row)
 
