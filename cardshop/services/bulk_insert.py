@@ -40,6 +40,22 @@ def sqlite_datetime(value: datetime | None) -> str | None:
     return value.isoformat(" ", "microseconds")
 
 
+def _remembered(convert: Convert, size: int = 100_000) -> Convert:
+    """``convert`` with a memory of recent values: an order's few instants recur in its
+    events, commission lines and ledger entries, and formatting costs more than a lookup."""
+    memory: dict[Any, Any] = {}
+
+    def converted(value: Any) -> Any:
+        found = memory.get(value, memory)
+        if found is memory:
+            if len(memory) >= size:
+                memory.clear()
+            found = memory[value] = convert(value)
+        return found
+
+    return converted
+
+
 def sqlite_date(value: Any) -> str | None:
     return None if value is None else str(value.isoformat())
 
@@ -113,7 +129,7 @@ class BulkWriter:
         if not self.sqlite:  # COPY takes dates, bools and (UTC, see above) datetimes as they are
             return None
         if isinstance(kind, DateTime):
-            return sqlite_datetime
+            return _remembered(sqlite_datetime)
         if isinstance(kind, Date):
             return sqlite_date
         return None
