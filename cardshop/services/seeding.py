@@ -3,8 +3,8 @@
 10,000 agents in a referral tree under the demo root, about a million orders from
 customers who each bought one to three cards, every order with its status timeline,
 commission lines and the ledger entries they moved, and stock counters that agree with
-it all. Rows go in with SQLAlchemy Core executemany in chunks, so a million orders
-take minutes, not hours. Run it on a quiet database: wallets are continued from their
+it all. Rows go in by chunks (executemany on SQLite, COPY on PostgreSQL, see
+bulk_insert), so a million orders take minutes, not hours. Run it on a quiet database: wallets are continued from their
 balances when the seed starts.
 """
 
