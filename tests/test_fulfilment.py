@@ -29,6 +29,15 @@ def test_an_order_moves_forward_with_its_courier(client, make_product, stock) ->
     assert [e.to_status for e in order.events] == ["submitted", "opening", "shipped"]
 
 
+def test_an_activated_order_keeps_its_activation_time(client, make_product, stock) -> None:
+    make_product("T-1", stock_total=2)
+    order = place(client, "T-1")
+    for target in ("opening", "shipped", "activated", "recharged"):
+        transition(db.session, stock, order, target, source="upstream")
+    activation = next(event for event in order.events if event.to_status == "activated")
+    assert order.activated_at == activation.created_at
+
+
 def test_an_impossible_move_is_recorded_and_refused(client, make_product, stock) -> None:
     make_product("T-1", stock_total=2)
     order = place(client, "T-1")

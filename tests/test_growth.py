@@ -44,6 +44,13 @@ def test_seed_writes_a_year_of_consistent_history(seeded, stock):
         assert timelines[order_id][0] == "submitted"
         assert timelines[order_id][-1] == status
 
+    # Activated orders carry their activation event's time (monthly activations count it).
+    activations = select(OrderEvent.order_id, OrderEvent.created_at).where(
+        OrderEvent.to_status == "activated", OrderEvent.accepted.is_(True)
+    )
+    activated = select(Order.id, Order.activated_at).where(Order.activated_at.is_not(None))
+    assert dict(db.session.execute(activated).all()) == dict(db.session.execute(activations).all())
+
     # Customers come back: one to three orders per phone.
     per_phone = Counter(db.session.scalars(select(Order.customer_phone)))
     assert max(per_phone.values()) <= 3 and min(per_phone.values()) >= 1

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import inspect, text
+from sqlalchemy import insert, inspect, select, text
 
 from cardshop import create_app
 from cardshop.extensions import db
+from cardshop.models import Order, OrderEvent, Product
 
 
 @pytest.fixture
@@ -69,3 +71,29 @@ def test_init_db_adopts_a_database_made_from_the_models_and_refuses_one_that_dif
         connection.execute(text("ALTER TABLE orders ADD COLUMN legacy_note VARCHAR(20)"))
     refused = runner.invoke(args=["cardshop", "init-db"])
     assert refused.exit_code != 0 and "differs from the models" in refused.output
+
+
+def test_orders_activated_before_the_activation_column_get_their_event_time(empty_app) -> None:
+    upgrade(revision="8e9a73e7eb8a")
+    at = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+    with db.engine.begin() as connection:
+        connection.execute(insert(Product.__table__).values(**_required(Product, id=1, sku="M-1")))
+        for order_id in (1, 2):
+            order = _required(Order, id=order_id, order_no=f"o{order_id}", idempotency_key=f"o{order_id}", product_id=1)
+            connection.execute(insert(Order.__table__).values(**order))
+        # Order 1 was activated; order 2's activation was refused.
+        for order_id, accepted in ((1, True), (2, False)):
+            event = {"from_status": "shipped", "to_status": "activated", "accepted": accepted, "created_at": at}
+            connection.execute(insert(OrderEvent.__table__).values(order_id=order_id, **event))
+    upgrade()
+    activated = dict(db.session.execute(select(Order.id, Order.activated_at)).all())
+    assert activated == {1: at, 2: None}
+
+
+def _required(model: type, **given: object) -> dict[str, object]:
+    """``given``, and a zero or empty value for every other NOT NULL column without a default."""
+    values = dict(given)
+    for column in model.__table__.columns:  # type: ignore[attr-defined]
+        if column.name not in values and not column.nullable and column.default is None and not column.primary_key:
+            values[column.name] = 0 if column.type.python_type is int else ""
+    return values

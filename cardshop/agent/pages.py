@@ -29,7 +29,7 @@ def dashboard():  # type: ignore[no-untyped-def]
     month_count = levels.activations(db.session, [agent.id], reports.today())[agent.id]
     target = levels.next_threshold(agent.level, thresholds)
     series = reports.monthly_commissions(db.session, agent.id)
-    recent = reports.orders(db.session, agent.id, page=1).items[:5]
+    recent = reports.recent_orders(db.session, agent.id)
     return render_template(
         "agent/dashboard.html",
         agent=agent,

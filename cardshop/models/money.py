@@ -80,10 +80,12 @@ class CommissionLine(Base):
         UniqueConstraint("order_id", "agent_id", name="uq_commission_lines_order_agent"),
         CheckConstraint("amount_fen >= 0", name="amount_not_negative"),
         CheckConstraint("points >= 0", name="points_not_negative"),
-        Index("ix_commission_lines_agent_created", "agent_id", "created_at"),
+        # An agent's lines newest first; with state and amount, the dashboard's monthly
+        # totals are summed from the index alone.
+        Index("ix_commission_lines_agent_created_amount", "agent_id", "created_at", "state", "amount_fen"),
         Index("ix_commission_lines_state_settle", "state", "settle_on"),
-        # One agent's frozen money by settlement date (the dashboard).
-        Index("ix_commission_lines_agent_state_settle", "agent_id", "state", "settle_on"),
+        # One agent's frozen money by settlement date (the dashboard), summed from the index.
+        Index("ix_commission_lines_agent_state_settle_amount", "agent_id", "state", "settle_on", "amount_fen"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -40,6 +40,10 @@ class Order(Base):
         # The ops order list: newest first overall, and one shop's orders newest first.
         Index("ix_orders_created", "created_at"),
         Index("ix_orders_shop_created", "shop_code", "created_at"),
+        # One shop's orders in one status (the ops list filtered by both), newest first.
+        Index("ix_orders_shop_status_created", "shop_code", "status", "created_at"),
+        # Cards an agent activated in a month (levels, the dashboard), summed from the index.
+        Index("ix_orders_agent_activated", "agent_id", "activated_at", "qty"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -70,6 +74,9 @@ class Order(Base):
     status_reason: Mapped[str] = mapped_column(String(200), default="")
     courier: Mapped[str] = mapped_column(String(40), default="")
     tracking_no: Mapped[str] = mapped_column(String(60), default="")
+    # When the card was activated (the accepted 已激活 event's time), kept on the order so
+    # an agent's monthly activations are an index range, not a walk through every event.
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

@@ -16,6 +16,7 @@ from ..extensions import db
 from ..models import DEAD_STATUSES, STATUSES, Order, Product, UpstreamSubmission
 from ..services import fulfilment, order_desk
 from ..services.upstream_sync import UpstreamError, adapter_from_config, import_statuses, submit_order
+from ..validation import mask_name, mask_phone
 from . import acting_admin, bp
 
 COURIERS = ["顺丰速运", "中国邮政EMS", "京东物流", "圆通速递", "中通快递", "韵达速递", "申通快递", "极兔速递"]
@@ -56,6 +57,8 @@ def orders() -> str:
         statuses=STATUSES,
         counts=order_desk.status_counts(db.session),
         skus=skus,
+        mask_name=mask_name,
+        mask_phone=mask_phone,
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, lazyload
 
 from ..errors import Invalid, NotFound
 from ..models import (
@@ -71,7 +71,8 @@ def today() -> date:
 def orders(
     session: DbSession, agent_id: int, *, status: str = "", month: date | None = None, page: int = 1
 ) -> Page[Order]:
-    query = select(Order).where(Order.agent_id == agent_id)
+    # The list shows no timelines: do not load twenty of them with every page.
+    query = select(Order).where(Order.agent_id == agent_id).options(lazyload(Order.events))
     if status:
         if status not in STATUSES:
             raise Invalid(fields={"status": "没有该订单状态"})
@@ -80,6 +81,18 @@ def orders(
         start, end = levels.month_bounds(month)
         query = query.where(Order.created_at >= start, Order.created_at < end)
     return paginate(session, query.order_by(Order.created_at.desc(), Order.id.desc()), page)
+
+
+def recent_orders(session: DbSession, agent_id: int, limit: int = 5) -> list[Order]:
+    """The agent's newest orders (the dashboard), without counting all of them."""
+    query = (
+        select(Order)
+        .where(Order.agent_id == agent_id)
+        .options(lazyload(Order.events))
+        .order_by(Order.created_at.desc(), Order.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))
 
 
 def order_of(session: DbSession, agent_id: int, order_no: str) -> Order:

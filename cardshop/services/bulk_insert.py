@@ -6,7 +6,8 @@ A million orders carry some fifteen million rows (events, commission lines, ledg
 entries); per-row ORM or even Core parameter processing would cost more than the
 inserts themselves. So rows are plain tuples in a column order the caller names once,
 values are converted here only where the driver needs it (SQLite keeps datetimes as the
-UTC text SQLAlchemy's DateTime writes), and each chunk is one executemany.
+UTC text SQLAlchemy's DateTime writes), and each chunk is one executemany on SQLite and
+one COPY on PostgreSQL (several times faster than even pipelined INSERTs).
 """
 
 from __future__ import annotations
@@ -39,9 +40,20 @@ def sqlite_datetime(value: datetime | None) -> str | None:
     return value.isoformat(" ", "microseconds")
 
 
-def aware_datetime(value: datetime | None) -> datetime | None:
-    """For PostgreSQL's timestamptz: a naive datetime is UTC."""
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+def _remembered(convert: Convert, size: int = 100_000) -> Convert:
+    """``convert`` with a memory of recent values: an order's few instants recur in its
+    events, commission lines and ledger entries, and formatting costs more than a lookup."""
+    memory: dict[Any, Any] = {}
+
+    def converted(value: Any) -> Any:
+        found = memory.get(value, memory)
+        if found is memory:
+            if len(memory) >= size:
+                memory.clear()
+            found = memory[value] = convert(value)
+        return found
+
+    return converted
 
 
 def sqlite_date(value: Any) -> str | None:
@@ -63,6 +75,9 @@ class BulkWriter:
         self.connection = connection
         self.chunk = chunk
         self.sqlite = connection.dialect.name == "sqlite"
+        if not self.sqlite:
+            # COPY then reads the seed's naive datetimes as UTC, with no conversion per value.
+            connection.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
         self.rows: dict[Table, list[tuple[Any, ...]]] = {}
         self.layouts: dict[Table, tuple[str, list[str], list[tuple[int, Convert]]]] = {}
         self.written: Counter[str] = Counter()
@@ -75,21 +90,32 @@ class BulkWriter:
         while (item := self.pending.get()) is not None:
             try:
                 if self.error is None:
-                    self.connection.exec_driver_sql(*item)
+                    self._insert(*item)
             except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
                 self.error = error
             finally:
                 self.pending.task_done()
         self.pending.task_done()
 
+    def _insert(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        if self.sqlite:
+            self.connection.exec_driver_sql(sql, rows)
+            return
+        # psycopg: COPY on the connection's own cursor, inside the caller's transaction.
+        psycopg = self.connection.connection.driver_connection
+        assert psycopg is not None
+        with psycopg.cursor() as cursor, cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+
     def columns(self, table: Table, names: Sequence[str]) -> None:
         """Declare the column order of the tuples ``put`` will get for ``table``."""
         quote = self.connection.dialect.identifier_preparer.quote
-        mark = "?" if self.sqlite else "%s"
-        sql = (
-            f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in names)}) "  # noqa: S608 - our names
-            f"VALUES ({', '.join([mark] * len(names))})"
-        )
+        target = f"{quote(table.name)} ({', '.join(quote(name) for name in names)})"
+        if self.sqlite:
+            sql = f"INSERT INTO {target} VALUES ({', '.join(['?'] * len(names))})"  # noqa: S608 - our names
+        else:
+            sql = f"COPY {target} FROM STDIN"
         converters = [
             (index, convert)
             for index, name in enumerate(names)
@@ -100,10 +126,10 @@ class BulkWriter:
 
     def _converter(self, kind: Any) -> Convert | None:
         kind = getattr(kind, "impl", kind)  # UTCDateTime decorates DateTime
-        if not self.sqlite:  # psycopg takes dates and bools as they are
-            return aware_datetime if isinstance(kind, DateTime) else None
+        if not self.sqlite:  # COPY takes dates, bools and (UTC, see above) datetimes as they are
+            return None
         if isinstance(kind, DateTime):
-            return sqlite_datetime
+            return _remembered(sqlite_datetime)
         if isinstance(kind, Date):
             return sqlite_date
         return None

@@ -77,6 +77,8 @@ def transition(
             order.courier = courier
         if tracking_no:
             order.tracking_no = tracking_no
+        if target == "activated":
+            order.activated_at = at
         if target in DEAD_STATUSES and order.msisdn:
             order.number_claim = None
             number = session.query(PhoneNumber).filter_by(msisdn=order.msisdn, order_id=order.id).one_or_none()

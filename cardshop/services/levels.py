@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 
-from ..models import LEVELS, Agent, DbSession, Order, OrderEvent
+from ..models import LEVELS, Agent, DbSession, Order
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -57,16 +57,10 @@ def activations(session: DbSession, agent_ids: Sequence[int], month: date) -> di
     if not agent_ids:
         return {}
     start, end = month_bounds(month)
+    # Order.activated_at is the accepted activation event's time (fulfilment sets both).
     rows = session.execute(
         select(Order.agent_id, func.coalesce(func.sum(Order.qty), 0))
-        .join(OrderEvent, OrderEvent.order_id == Order.id)
-        .where(
-            Order.agent_id.in_(agent_ids),
-            OrderEvent.to_status == "activated",
-            OrderEvent.accepted.is_(True),
-            OrderEvent.created_at >= start,
-            OrderEvent.created_at < end,
-        )
+        .where(Order.agent_id.in_(agent_ids), Order.activated_at >= start, Order.activated_at < end)
         .group_by(Order.agent_id)
     )
     counts = {agent_id: 0 for agent_id in agent_ids}

@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, literal, select, union_all
+from sqlalchemy.orm import lazyload
 
 from ..errors import Invalid
 from ..models import STATUSES, Admin, DbSession, FulfilmentExport, Order, Product
@@ -117,6 +118,7 @@ def find_orders(session: DbSession, wanted: OrderFilter, page: int = 1) -> tuple
     total = bounded_count(session, wanted.query())
     rows = session.scalars(
         wanted.query()
+        .options(lazyload(Order.events))  # the list shows no timelines: skip loading fifty of them
         .order_by(Order.created_at.desc(), Order.id.desc())
         .offset((max(page, 1) - 1) * PAGE_SIZE)
         .limit(PAGE_SIZE)
@@ -125,11 +127,17 @@ def find_orders(session: DbSession, wanted: OrderFilter, page: int = 1) -> tuple
 
 
 def status_counts(session: DbSession) -> dict[str, int]:
-    """Orders per status for the tabs, each counted up to TAB_CAP + 1 through its index."""
-    counts = {
-        status: bounded_count(session, select(Order).where(Order.status == status), TAB_CAP) for status in STATUSES
-    }
-    return {status: count for status, count in counts.items() if count}
+    """Orders per status for the tabs, each counted up to TAB_CAP + 1 through its index,
+    all in one statement (nine round trips cost more than the counting)."""
+    counts = union_all(
+        *(
+            select(literal(status), func.count()).select_from(
+                select(Order.id).where(Order.status == status).limit(TAB_CAP + 1).subquery()
+            )
+            for status in STATUSES
+        )
+    )
+    return {status: int(count) for status, count in session.execute(counts) if count}
 
 
 def shown_count(count: int, cap: int = COUNT_CAP) -> str:

@@ -4,7 +4,7 @@ it pays, and the ledger entries those lines move, written in bulk.
 An order is walked through the same states fulfilment would move it through, with
 realistic delays, and stops where "now" cuts its story off; so old orders are mostly
 settled or failed, recent ones are still being opened or shipped. Ledger entries are
-emitted in time order across all orders (a heap of future money moves), so each
+emitted in time order across all orders (future money moves kept by day), so each
 bucket's balance_before/after chains exactly as live traffic would have written it.
 """
 
@@ -100,7 +100,7 @@ ORDER_COLUMNS = (
     "id", "order_no", "idempotency_key", "request_fingerprint", "product_id", "carrier", "qty", "price_fen",
     "msisdn", "number_claim", "customer_name", "id_card", "customer_phone", "province", "city", "district",
     "address_detail", "agent_id", "shop_code", "status", "status_reason", "courier", "tracking_no",
-    "created_at", "updated_at",
+    "activated_at", "created_at", "updated_at",
 )  # fmt: skip
 NUMBER_COLUMNS = ("id", "product_id", "msisdn", "status", "order_id", "created_at")
 EVENT_COLUMNS = ("id", "order_id", "from_status", "to_status", "reason", "source", "accepted", "created_at")
@@ -133,7 +133,10 @@ class History:
         self.shop_codes = shop_codes
         self.ids = dict(first_ids)
         self.balances = balances
-        self.moves: list[_Move] = []
+        # Future money moves by day (date ordinal), and a heap of those days: each day is
+        # sorted once when the orders have moved past it, cheaper than a heap of millions.
+        self.moves: dict[int, list[_Move]] = {}
+        self.days: list[int] = []
         self.seq = 0
         self.shares: dict[tuple[int, int, int], list[Share]] = {}
         self.live_qty: Counter[int] = Counter()  # product id -> cards on live orders
@@ -178,6 +181,7 @@ class History:
         shipped = len(steps) > 2 and steps[2].status == "shipped"
         courier, prefix = COURIERS[index % len(COURIERS)] if shipped else ("", "")
         msisdn = f"147{(index * 7919 + 1) % 10**8:08d}" if product.number_selectable else None
+        activated = next((step.at for step in steps if step.status == "activated"), None)
         local = spec.created + SHANGHAI_OFFSET
         self.writer.put(
             self.orders,
@@ -187,7 +191,7 @@ class History:
                 customer.name, customer.id_card, customer.phone, customer.province, customer.city, customer.district,
                 customer.detail, spec.agent_id, self.shop_codes.get(spec.agent_id) if spec.agent_id else None,
                 last.status, "" if live else last.reason, courier,
-                f"{prefix}{(index * 104729) % 10**12:012d}" if shipped else "", spec.created, last.at,
+                f"{prefix}{(index * 104729) % 10**12:012d}" if shipped else "", activated, spec.created, last.at,
             ),
         )  # fmt: skip
         if msisdn is not None:
@@ -227,7 +231,13 @@ class History:
         def push(when: datetime, bucket: str, delta: int, kind: str, text: str = note) -> None:
             if delta:
                 self.seq += 1
-                heapq.heappush(moves, (when, self.seq, agent_id, bucket, delta, kind, order_id, line_id, text))
+                move = (when, self.seq, agent_id, bucket, delta, kind, order_id, line_id, text)
+                day = when.toordinal()
+                if (queued := moves.get(day)) is not None:
+                    queued.append(move)
+                else:
+                    moves[day] = [move]
+                    heapq.heappush(self.days, day)
 
         push(at["submitted"], "pending", amount, "accrue")
         if "recharged" in at:
@@ -241,20 +251,29 @@ class History:
             push(last.at, "pending", -amount, "void")
 
     def _drain(self, until: datetime) -> None:
-        """Write every money move that happened up to ``until``, oldest first."""
-        moves, balances, put, ledger = self.moves, self.balances, self.writer.put, self.ledger
-        while moves and moves[0][0] <= until:
-            at, _seq, agent_id, bucket, delta, kind, order_id, line_id, note = heapq.heappop(moves)
-            before = balances.get((agent_id, bucket), 0)
-            after = balances[(agent_id, bucket)] = before + delta
-            if after < 0:
-                raise RuntimeError(f"seed ledger went negative for agent {agent_id} {bucket}")
-            entry_id = self._next("ledger_entries")
-            put(ledger, (entry_id, agent_id, kind, bucket, delta, before, after, order_id, line_id, None, note, at))
+        """Write the money moves of every day before ``until``'s, oldest first.
+
+        Orders come oldest first and a move is never earlier than the order it belongs
+        to, so no move can join a day once the orders have moved past it."""
+        self._write_days_before(until.toordinal())
+
+    def _write_days_before(self, last: int) -> None:
+        moves, days, balances, put, ledger = self.moves, self.days, self.balances, self.writer.put, self.ledger
+        while days and days[0] < last:
+            day = sorted(moves.pop(heapq.heappop(days)))
+            for at, _seq, agent_id, bucket, delta, kind, order_id, line_id, note in day:
+                before = balances.get((agent_id, bucket), 0)
+                after = balances[(agent_id, bucket)] = before + delta
+                if after < 0:
+                    raise RuntimeError(f"seed ledger went negative for agent {agent_id} {bucket}")
+                entry_id = self._next("ledger_entries")
+                put(ledger, (entry_id, agent_id, kind, bucket, delta, before, after, order_id, line_id, None, note, at))
 
     def finish(self) -> None:
         """Write the money moves still ahead of the last order (up to now) and flush."""
-        self._drain(self.now)
-        if self.moves:
+        today = self.now.toordinal()
+        later = [day for day in self.moves if day > today] + [m for m in self.moves.get(today, ()) if m[0] > self.now]
+        if later:
             raise RuntimeError("seed produced money moves after now")
+        self._write_days_before(today + 1)
         self.writer.wait()
