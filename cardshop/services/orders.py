@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,10 +30,35 @@ from .risk import RiskRules
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-def new_order_no(now: datetime | None = None) -> str:
-    """20 digits: Shanghai date and time to the second, then six random digits."""
-    now = (now or datetime.now(UTC)).astimezone(SHANGHAI)
-    return f"{now:%Y%m%d%H%M%S}{secrets.randbelow(10**6):06d}"
+class OrderNumbers:
+    """20-digit order numbers: Shanghai date and time to the second, then six digits.
+
+    Six random digits collide by the birthday rule (at 500 orders a second, about once
+    every eight seconds), so the six digits walk a permutation of 0..999999 from a
+    random start with a random stride coprime to 10**6: no two numbers of one process
+    repeat within a million orders, and they do not count up visibly. Processes draw
+    their own walk; the rare clash between two of them is retried where the order is
+    written (see :meth:`OrderWriter.__call__`)."""
+
+    def __init__(self) -> None:
+        self._reseed()
+        os.register_at_fork(after_in_child=self._reseed)
+
+    def _reseed(self) -> None:
+        self._mutex = threading.Lock()
+        self._next = secrets.randbelow(10**6)
+        # Ending in 1, 3, 7 or 9: no factor 2 or 5, so coprime with 10**6.
+        self._stride = secrets.randbelow(10**5) * 10 + secrets.choice((1, 3, 7, 9))
+
+    def new(self, now: datetime | None = None) -> str:
+        now = (now or datetime.now(UTC)).astimezone(SHANGHAI)
+        with self._mutex:
+            suffix, self._next = self._next, (self._next + self._stride) % 10**6
+        return f"{now:%Y%m%d%H%M%S}{suffix:06d}"
+
+
+order_numbers = OrderNumbers()
+new_order_no = order_numbers.new
 
 
 def fingerprint(order: OrderInput) -> str:
@@ -146,11 +173,12 @@ class OrderWriter:
 
     @classmethod
     def prepare(cls, session: DbSession, product: Product, writers: list[OrderWriter]) -> None:
-        by_rules: dict[tuple[RiskRules, datetime], list[OrderWriter]] = {}
-        for writer in writers:  # one batch shares a clock and rules, except in tests
-            by_rules.setdefault((writer.rules, writer.now), []).append(writer)
-        for (rules, now), group in by_rules.items():
+        by_rules: dict[RiskRules, list[OrderWriter]] = {}
+        for writer in writers:  # one batch shares its rules, except in tests
+            by_rules.setdefault(writer.rules, []).append(writer)
+        for rules, group in by_rules.items():
             applicants = [risk.Applicant(w.order.id_card, w.order.phone, w.order.qty) for w in group]
+            now = max(writer.now for writer in group)  # the orders of a batch arrived within moments
             refusals = risk.screen(session, applicants, product.carrier, now, rules)
             for writer, refusal in zip(group, refusals, strict=True):
                 writer.refusal = refusal
@@ -211,9 +239,16 @@ class OrderWriter:
     def __call__(self, session: DbSession, product: Product) -> Placed:
         if self.refusal is not None:
             raise self.refusal
-        row = Order(**self.values(product))
-        session.add(row)
-        session.flush()
+        for attempt in range(3):
+            row = Order(**self.values(product))
+            try:
+                with session.begin_nested():
+                    session.add(row)
+                    session.flush()
+                break
+            except IntegrityError as error:
+                if "order_no" not in str(error.orig) or attempt == 2:
+                    raise  # a repeated idempotency key or a taken number: the caller sorts it out
         if self.order.number and not _sell_number(session, product.id, self.order.number, row.id):
             raise NumberTaken()
         session.add(OrderEvent(order_id=row.id, to_status="submitted", source="customer", created_at=self.now))

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import metrics
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+STOCK_ENTRIES = cast(Table, StockEntry.__table__)
 MARKER_TTL = 24 * 3600  # how long a node remembers an applied order key
 
 
@@ -167,7 +168,7 @@ class BatchSale:
         session = self.service.session
         total = sum(sale.qty for sale in taken)
         try:
-            row = session.execute(
+            product = session.scalars(
                 update(Product)
                 .where(
                     Product.sku == self.sku,
@@ -175,14 +176,13 @@ class BatchSale:
                     Product.fence_token <= fence.token,
                 )
                 .values(stock_sold=Product.stock_sold + total, fence_token=fence.token)
-                .returning(Product.id)
+                .returning(Product)
+                .execution_options(synchronize_session=False, populate_existing=True)
             ).first()
-            if row is None:
+            if product is None:
                 fence_now = session.scalar(select(Product.fence_token).where(Product.sku == self.sku))
                 session.rollback()
                 raise GuardRefused(stale=(fence_now or 0) > fence.token)
-            product = session.get(Product, row[0], populate_existing=True)
-            assert product is not None
             for prepare, sales in _hooks(taken, "prepare"):
                 prepare(session, product, [sale.record for sale in sales])
             written: dict[Sale, Any] = {}
@@ -215,7 +215,7 @@ class BatchSale:
                     }
                 )
             if entries:
-                session.execute(insert(StockEntry), entries)
+                session.execute(insert(STOCK_ENTRIES), entries)  # Core: no ORM bookkeeping for the ledger
             session.commit()
             return written
         except SQLAlchemyError as error:
