@@ -10,10 +10,10 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import Busy, Conflict, Invalid, NotFound, NumberTaken
@@ -28,6 +28,8 @@ from .order_input import OrderInput, check_against_product
 from .risk import RiskRules
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+ORDERS = cast(Table, Order.__table__)
+ORDER_EVENTS = cast(Table, OrderEvent.__table__)
 
 
 class OrderNumbers:
@@ -194,12 +196,14 @@ class OrderWriter:
         plain = [i for i, w in enumerate(writers) if w.refusal is None and not w.order.number and w.agent_id is None]
         if plain:
             rows = [writers[i].values(product) for i in plain]
-            ids = session.scalars(insert(Order).returning(Order.id, sort_by_parameter_order=True), rows).all()
+            connection = session.connection()  # Core statements: no ORM work for plain rows
+            inserted = insert(ORDERS).returning(ORDERS.c.id, sort_by_parameter_order=True)
+            ids = connection.execute(inserted, rows).scalars().all()
             first = {"to_status": "submitted", "source": "customer"}
             events = [
                 {"order_id": id_, "created_at": row["created_at"], **first} for id_, row in zip(ids, rows, strict=True)
             ]
-            session.execute(insert(OrderEvent), events)
+            connection.execute(insert(ORDER_EVENTS), events)
             for i, row in zip(plain, rows, strict=True):
                 results[i] = Placed(row["order_no"], "submitted", STATUSES["submitted"])
         for i, writer in enumerate(writers):

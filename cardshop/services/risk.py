@@ -78,18 +78,19 @@ def screen(
     if not applicants:
         return []
     ids = sorted({normalize_id_card(a.id_card) for a in applicants})
-    if session.get_bind().dialect.name == "postgresql":
+    connection = session.connection()  # Core statements: no ORM work for plain rows
+    if connection.dialect.name == "postgresql":
         keys = sorted({person_key(carrier_code, id_card) for id_card in ids})
-        session.execute(
+        connection.execute(
             text("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY k) s"),
             {"keys": keys},
         )
     phones = sorted({a.phone.strip() for a in applicants})
-    blocked = {(kind, value) for kind, value in session.execute(_BLOCKED, {"ids": ids, "phones": phones})}
+    blocked = {(kind, value) for kind, value in connection.execute(_BLOCKED, {"ids": ids, "phones": phones})}
     since = now - timedelta(days=rules.window_days)
     recent: dict[str, int] = {}
     live: dict[str, int] = {}
-    for id_card, recent_count, live_qty in session.execute(
+    for id_card, recent_count, live_qty in connection.execute(
         _COUNTS, {"ids": ids, "carrier": carrier_code, "since": since, "dead": sorted(DEAD_STATUSES)}
     ):
         recent[id_card], live[id_card] = int(recent_count), int(live_qty)
