@@ -41,8 +41,10 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))] * 1000 if ordered else 0.0
 
 
-def stock_figures(before: dict[str, float], after: dict[str, float]) -> dict[str, float | None]:
-    """Mean orders per batch and mean time a product lock was held, over one row."""
+def stock_figures(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float | None]:
+    """Mean orders per batch, mean time a product lock was held, and the share of the
+    row's time some product lock was held (summed over products: above 100% when
+    several are held at once), over one row."""
 
     def mean(name: str, scale: float = 1.0) -> float | None:
         count = after.get(f"{name}_count", 0.0) - before.get(f"{name}_count", 0.0)
@@ -53,6 +55,11 @@ def stock_figures(before: dict[str, float], after: dict[str, float]) -> dict[str
         "batch_orders": mean("cardshop_stock_batch_orders"),
         "lock_held_ms": mean("cardshop_lock_held_seconds", 1000.0),
         "lock_wait_ms": mean("cardshop_lock_wait_seconds", 1000.0),
+        "lock_busy_pct": round(
+            (after.get("cardshop_lock_held_seconds_sum", 0.0) - before.get("cardshop_lock_held_seconds_sum", 0.0))
+            / seconds
+            * 100
+        ),
     }
 
 
@@ -255,7 +262,7 @@ def main() -> int:
                         seed=seed * 10**9,
                     )
                     rows.append(row(name, result, args.seconds, success))
-                    rows[-1].update(stock_figures(before, metrics.totals(str(metrics_dir))))
+                    rows[-1].update(stock_figures(before, metrics.totals(str(metrics_dir)), args.seconds))
         finally:
             server.stop()
         if "baseline" in wanted:
