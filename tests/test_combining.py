@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
 import pottery.nextid
@@ -87,3 +88,38 @@ def test_threads_racing_in_one_process_sell_exactly_the_stock(app, make_product,
     assert db.session.scalar(select(Product.stock_sold)) == 15
     assert db.session.scalar(select(func.count(StockEntry.id)).where(StockEntry.kind == "sale")) == 15
     assert stock.counters(["HOT"]) == [[0], [0], [0]]
+
+
+def test_an_answered_sale_returns_once_its_leader_lets_go_of_the_lock() -> None:
+    """Answers are written after the lock is released, not while the leader still sells
+    under it: the process's one GIL then serves the lock holder first."""
+    combiner = Combiner()
+    inside = threading.Event()
+    events: list[str] = []
+
+    def sell(sku: str, sales: list[Sale]) -> None:
+        with combiner.holding(sku):
+            inside.set()
+            while len(combiner._queues.get("P", [])) < 1:  # b queues behind the first batch
+                time.sleep(0.001)
+            for sale in sales:
+                sale.succeed(sale.order_key)
+            batch = combiner.more(sku, sales)  # the second batch, sold under the same lock
+            for sale in batch:
+                sale.succeed(sale.order_key)
+            combiner.more(sku, batch)  # answered while the lock is still held...
+            time.sleep(0.02)
+            events.append("released")  # ...and only now let go of
+
+    def buy(key: str) -> None:
+        combiner.sell("P", Sale(1, key, lambda s, p: None), sell)
+        events.append(f"returned {key}")
+
+    leader = threading.Thread(target=buy, args=("a",))
+    leader.start()
+    inside.wait(5)
+    follower = threading.Thread(target=buy, args=("b",))
+    follower.start()
+    for thread in (leader, follower):
+        thread.join(5)
+    assert events.index("released") < events.index("returned b")

