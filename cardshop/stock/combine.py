@@ -7,8 +7,8 @@ meanwhile in one batch (one lock, one token, one Lua call per node, one database
 transaction), when its process's turn to sell comes (SALES_AT_ONCE). While it still
 holds the lock, and for at most a short lease, it sells the next batch that queued
 meanwhile under the same lock and token (see ``StockService._sell_batch``); then it
-hands leadership to the next queued request, if any. With one request per process (gunicorn sync workers) every batch holds one order
-and nothing changes.
+hands leadership to the next queued request, if any. With one request per process
+(gunicorn sync workers) every batch holds one order and nothing changes.
 """
 
 from __future__ import annotations
