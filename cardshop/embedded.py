@@ -36,9 +36,20 @@ def redis_server_binary() -> str:
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports. The sockets are held open until all are
+    found: closed one by one, the system may hand out the same port twice."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 @dataclass
@@ -145,7 +156,7 @@ class EmbeddedStack:
         if count < 3 or count % 2 == 0:
             raise ValueError("the stack needs an odd number of at least 3 nodes")
         base = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="cardshop-redis-"))
-        self.nodes = [RedisNode(port=free_port(), workdir=base / f"node{i}") for i in range(count)]
+        self.nodes = [RedisNode(port=port, workdir=base / f"node{i}") for i, port in enumerate(free_ports(count))]
 
     @property
     def urls(self) -> list[str]:
