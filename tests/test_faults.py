@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from cardshop.errors import Busy
 from cardshop.extensions import db
-from cardshop.models import Order, Product
+from cardshop.models import Order, Product, StockEntry
 from cardshop.stock.combine import Sale
 from cardshop.stock.locks import Fence
 from cardshop.stock.selling import BatchSale, GuardRefused
@@ -257,3 +257,19 @@ def test_a_worker_killed_mid_request_leaks_nothing_after_reconcile(
 def _try_order(url: str) -> None:
     with contextlib.suppress(requests.RequestException):
         order(url, "HOT", 1)
+
+
+def test_the_ledger_counts_down_only_the_sales_a_batch_wrote(app, make_product, stock) -> None:
+    make_product("HOT", stock_total=10)
+
+    def refused(session, product):  # type: ignore[no-untyped-def]
+        raise Busy()
+
+    with stock.locks.hold("stock:HOT") as fence:
+        sales = [Sale(1, "a", lambda s, p: "a"), Sale(1, "b", refused), Sale(1, "c", lambda s, p: "c")]
+        assert BatchSale(stock, "HOT", sales).sell(fence)
+    assert [sale.settled and sale.error is None for sale in sales] == [True, False, True]
+    entries = db.session.scalars(select(StockEntry).where(StockEntry.kind == "sale").order_by(StockEntry.id)).all()
+    assert [(entry.note, entry.available_after) for entry in entries] == [("a", 9), ("c", 8)]
+    assert sold("HOT") == 2
+    assert stock.counters(["HOT"]) == [[8], [8], [8]]

@@ -183,6 +183,7 @@ class BatchSale:
                 fence_now = session.scalar(select(Product.fence_token).where(Product.sku == self.sku))
                 session.rollback()
                 raise GuardRefused(stale=(fence_now or 0) > fence.token)
+            left = product.stock_available + total  # before this batch (read before any other update)
             for prepare, sales in _hooks(taken, "prepare"):
                 prepare(session, product, [sale.record for sale in sales])
             written: dict[Sale, Any] = {}
@@ -200,7 +201,6 @@ class BatchSale:
                 session.execute(
                     update(Product).where(Product.id == product.id).values(stock_sold=Product.stock_sold - unsold)
                 )
-            left = product.stock_total - product.stock_sold + total
             entries = []
             for sale in written:
                 left -= sale.qty
