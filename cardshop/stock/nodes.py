@@ -10,6 +10,7 @@ suspect, because a fan-out returns as soon as its answer is decided.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import itertools
 import zlib
 from collections.abc import Callable, Iterable, Sequence
@@ -22,7 +23,7 @@ from redis.backoff import NoBackoff
 from redis.commands.core import Script
 from redis.retry import Retry
 
-from .pool import call_node, number_nodes
+from .pool import call_node, number_nodes, suspect
 
 LUA_SCRIPTS = ("reserve", "unreserve", "sync", "fence_floor", "peek", "hold", "unhold", "held")
 
@@ -122,8 +123,9 @@ class NodeSet:
         Nodes that did not answer in time are reported as :class:`NodeTimeout`.
         ``read``: the call changes nothing, so once ``decided`` holds the nodes not yet
         called are left alone (healthy nodes are called inline, one after another, so a
-        majority that agrees costs a majority of calls, not all of them); they are
-        reported as :class:`NodeTimeout`.
+        majority that agrees costs a majority of calls, not all of them, and a node
+        that timed out lately is asked last, so it costs nothing while the others
+        agree); they are reported as :class:`NodeTimeout`.
         """
         if read and decided is not None:
             return self._read_majority(call, decided)
@@ -155,16 +157,19 @@ class NodeSet:
     def _read_majority(self, call: Callable[[redis.Redis], Any], decided: Callable[[list[Reply]], bool]) -> list[Reply]:
         count = len(self.clients)
         start = next(self._turns) % count  # spread the reads over the nodes
-        order = [(start + step) % count for step in range(count)]
+        rotated = [(start + step) % count for step in range(count)]
+        order = sorted(rotated, key=lambda index: suspect(self.clients[index]))  # suspect nodes last
         replies: dict[int, Reply] = {}
         for position, index in enumerate(order):
             future = call_node(self.clients[index], call, self.clients[index])
             if not future.done():  # a suspect node, called on the pool: ask the rest at once
                 rest = {future: index}
                 rest.update({call_node(self.clients[i], call, self.clients[i]): i for i in order[position + 1 :]})
-                done, _ = concurrent.futures.wait(rest, timeout=self.wait)
-                for late in done:
-                    replies[rest[late]] = _reply(rest[late], late)
+                with contextlib.suppress(concurrent.futures.TimeoutError):
+                    for late in concurrent.futures.as_completed(rest, timeout=self.wait):
+                        replies[rest[late]] = _reply(rest[late], late)
+                        if decided(list(replies.values())):
+                            break
                 break
             replies[index] = _reply(index, future)
             if decided(list(replies.values())):
