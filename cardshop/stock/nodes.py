@@ -25,7 +25,7 @@ from redis.retry import Retry
 
 from .pool import call_node, number_nodes, suspect
 
-LUA_SCRIPTS = ("reserve", "unreserve", "sync", "fence_floor", "peek", "hold", "unhold", "held")
+LUA_SCRIPTS = ("reserve", "unreserve", "sync", "fence_floor", "peek", "hold", "unhold", "held", "handoff", "unwait")
 
 
 class NodeClient(redis.Redis):
