@@ -97,6 +97,9 @@ def configure(json_lines: bool, level: int = logging.INFO) -> None:
     handler._cardshop = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+    # pottery announces at INFO every script it registers, once per lock and token
+    # sequence in every process: noise next to the app's own lines.
+    logging.getLogger("pottery").setLevel(max(level, logging.WARNING))
 
 
 access_log = logging.getLogger("cardshop.access")

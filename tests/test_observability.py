@@ -150,3 +150,5 @@ def test_a_purchase_through_gunicorn_logs_json_with_request_ids_and_no_personal_
     for payload in [*payloads, bad]:
         assert payload["customer"]["id_card"] not in text
         assert payload["customer"]["phone"] not in text
+    # Library chatter stays out: pottery's script registrations are INFO lines.
+    assert [e for e in entries if e["logger"].startswith("pottery")] == []
