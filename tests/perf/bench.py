@@ -63,6 +63,18 @@ def stock_figures(before: dict[str, float], after: dict[str, float], seconds: fl
     }
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU time the processes have used so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def row(name: str, result: Result, seconds: float, success: str) -> dict[str, Any]:
     ok = result.latencies.get(success, [])
     return {
@@ -184,7 +196,7 @@ def invariant_check(urls: list[str], database_url: str) -> dict[str, Any]:
 def print_table(rows: list[dict[str, Any]], ceiling: float, baseline: float) -> None:
     print(
         f"\n{'row':<28}{'req/s':>9}{'ok/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'% ceil':>8}{'x base':>8}"
-        f"{'batch':>7}{'lock ms':>9}  codes"
+        f"{'batch':>7}{'lock ms':>9}{'cpu ms':>8}  codes"
     )
     for r in rows:
         share = f"{r['per_second'] / ceiling * 100:.0f}%" if ceiling else "-"
@@ -193,10 +205,14 @@ def print_table(rows: list[dict[str, Any]], ceiling: float, baseline: float) -> 
         def ms(value: float | None) -> str:
             return "-" if value is None else f"{value:.1f}"
 
+        def cpu(value: float | None) -> str:
+            return "-" if value is None else f"{value:.2f}"
+
         print(
             f"{r['row']:<28}{r['per_second']:>9.0f}{r['ok_per_second']:>9.0f}{ms(r['p50_ms']):>9}"
             f"{ms(r['p95_ms']):>9}{ms(r['p99_ms']):>9}{share:>8}{times:>8}"
-            f"{ms(r.get('batch_orders')):>7}{ms(r.get('lock_held_ms')):>9}  {r['codes']}"
+            f"{ms(r.get('batch_orders')):>7}{ms(r.get('lock_held_ms')):>9}{cpu(r.get('worker_cpu_ms')):>8}"
+            f"  {r['codes']}"
         )
 
 
@@ -252,6 +268,8 @@ def main() -> int:
             for seed, (key, name, kind, skus, success) in enumerate(plan):
                 if key in wanted:
                     before = metrics.totals(str(metrics_dir))
+                    workers = server.worker_pids()
+                    cpu_before = cpu_seconds(workers)
                     result = drive(
                         server.url,
                         kind,
@@ -263,6 +281,8 @@ def main() -> int:
                     )
                     rows.append(row(name, result, args.seconds, success))
                     rows[-1].update(stock_figures(before, metrics.totals(str(metrics_dir)), args.seconds))
+                    used = cpu_seconds(workers) - cpu_before
+                    rows[-1]["worker_cpu_ms"] = round(used / max(1, result.requests) * 1000, 2)
         finally:
             server.stop()
         if "baseline" in wanted:
