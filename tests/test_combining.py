@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 
 import pottery.nextid
 import pottery.redlock
@@ -92,13 +94,19 @@ def test_threads_racing_in_one_process_sell_exactly_the_stock(app, make_product,
 
 def test_an_answered_sale_returns_once_its_leader_lets_go_of_the_lock() -> None:
     """Answers are written after the lock is released, not while the leader still sells
-    under it: the process's one GIL then serves the lock holder first."""
+    under it or releases it: the process's one GIL then serves the lock holder first."""
     combiner = Combiner()
     inside = threading.Event()
     events: list[str] = []
 
+    @contextlib.contextmanager
+    def lock() -> Iterator[None]:
+        yield
+        time.sleep(0.02)  # letting go takes round trips to the nodes
+        events.append("released")
+
     def sell(sku: str, sales: list[Sale]) -> None:
-        with combiner.holding(sku):
+        with combiner.holding(sku, lock()):
             inside.set()
             while len(combiner._queues.get("P", [])) < 1:  # b queues behind the first batch
                 time.sleep(0.001)
@@ -109,7 +117,7 @@ def test_an_answered_sale_returns_once_its_leader_lets_go_of_the_lock() -> None:
                 sale.succeed(sale.order_key)
             combiner.more(sku, batch)  # answered while the lock is still held...
             time.sleep(0.02)
-            events.append("released")  # ...and only now let go of
+            events.append("sold")  # ...and only now let go of
 
     def buy(key: str) -> None:
         combiner.sell("P", Sale(1, key, lambda s, p: None), sell)

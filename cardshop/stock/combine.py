@@ -17,8 +17,11 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 MAX_BATCH = 64
 # Batches a process sells at once, over all products. One: a process has one GIL and
@@ -112,12 +115,15 @@ class Combiner:
         return sale.outcome()
 
     @contextlib.contextmanager
-    def holding(self, sku: str) -> Iterator[None]:
-        """Mark the ``with`` body as holding the product's lock (see :meth:`_quiet`)."""
+    def holding(self, sku: str, lock: AbstractContextManager[T]) -> Iterator[T]:
+        """Hold the product's ``lock`` for the ``with`` body (see :meth:`_quiet`): the
+        sales answered meanwhile respond only once it has been let go of, that is once
+        the lock's own exit (the release, waking the next holder) is over."""
         quiet = self._quiet(sku)
-        quiet.clear()
         try:
-            yield
+            with lock as held:
+                quiet.clear()
+                yield held
         finally:
             quiet.set()
 

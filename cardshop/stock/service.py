@@ -169,7 +169,7 @@ class StockService:
         a hot product's lock changes hands between processes once per lease, not once
         per batch. The lease is short next to the lock's lifetime, so the lock cannot
         expire under it, and other processes wait at most about one lease for their turn."""
-        with self.locks.hold(f"stock:{sku}") as fence, self.combiner.holding(sku):
+        with self.combiner.holding(sku, self.locks.hold(f"stock:{sku}")) as fence:
             started = time.monotonic()
             try:
                 while sales:
