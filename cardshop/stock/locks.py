@@ -24,8 +24,8 @@ from redis import RedisError
 from .. import metrics
 from ..errors import Busy, StockUnavailable
 from .nodes import NodeSet
+from .pool import call_node, suspect
 from .pool import install as install_shared_pool
-from .pool import suspect
 
 install_shared_pool()
 
@@ -128,10 +128,11 @@ class LockManager:
         node = self.hint_node(lock)
         if node is None:
             return
+        script = self.nodes.scripts["handoff"]
         try:
-            waiting = self.nodes.scripts["handoff"](
-                keys=[wake_key(resource), waiting_key(resource)], args=[WAKE_TTL_MS], client=node
-            )
+            waiting = call_node(
+                node, script, keys=[wake_key(resource), waiting_key(resource)], args=[WAKE_TTL_MS], client=node
+            ).result()
         except RedisError:
             return
         if int(waiting) > 0:
@@ -156,7 +157,7 @@ class LockManager:
         if node is None:
             return False
         try:
-            return bool(node.exists(lock.key))
+            return bool(call_node(node, node.exists, lock.key).result())
         except RedisError:
             return False
 
@@ -223,7 +224,7 @@ class _Waiter:
                 pipe.incr(waiting_key(self.resource))
             pipe.pexpire(waiting_key(self.resource), WAKE_TTL_MS)
             pipe.blpop([wake_key(self.resource)], timeout=round(timeout, 3))
-            replies = pipe.execute()
+            replies = call_node(node, pipe.execute).result()  # a timeout makes the node suspect
         except RedisError:
             self.counted_on = None
             self.sleep(timeout)
@@ -240,8 +241,9 @@ class _Waiter:
     def leave(self) -> None:
         node, self.counted_on = self.counted_on, None
         if node is not None:
+            script = self.manager.nodes.scripts["unwait"]
             with contextlib.suppress(RedisError):
-                self.manager.nodes.scripts["unwait"](keys=[waiting_key(self.resource)], client=node)
+                call_node(node, script, keys=[waiting_key(self.resource)], client=node).result()
 
 
 def _socket_timeout(node: redis.Redis) -> float:
