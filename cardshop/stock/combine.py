@@ -17,7 +17,6 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -115,7 +114,7 @@ class Combiner:
         return sale.outcome()
 
     @contextlib.contextmanager
-    def holding(self, sku: str, lock: AbstractContextManager[T]) -> Iterator[T]:
+    def holding(self, sku: str, lock: contextlib.AbstractContextManager[T]) -> Iterator[T]:
         """Hold the product's ``lock`` for the ``with`` body (see :meth:`_quiet`): the
         sales answered meanwhile respond only once it has been let go of, that is once
         the lock's own exit (the release, waking the next holder) is over."""
