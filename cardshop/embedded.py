@@ -66,6 +66,11 @@ class RedisNode:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> None:
+        self.launch()
+        self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the process, without waiting for it to answer (see :meth:`wait_ready`)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         args = [
             self.binary,
@@ -88,7 +93,6 @@ class RedisNode:
         ]
         # A new session: Ctrl-C in a terminal reaches the app, which stops the nodes in order.
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
-        self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         client = redis.Redis(port=self.port, socket_timeout=0.5, socket_connect_timeout=0.5)
@@ -115,11 +119,19 @@ class RedisNode:
         return self.process is not None and self.process.poll() is None
 
     def stop(self) -> None:
-        if not self.alive:
+        self.terminate()
+        self.wait_stopped()
+
+    def terminate(self) -> None:
+        """Ask the node to shut down, without waiting for it (see :meth:`wait_stopped`)."""
+        if self.alive:
+            assert self.process is not None
+            self.resume()
+            self.process.terminate()
+
+    def wait_stopped(self) -> None:
+        if self.process is None:
             return
-        assert self.process is not None
-        self.resume()
-        self.process.terminate()
         try:
             self.process.wait(5)
         except subprocess.TimeoutExpired:
@@ -164,8 +176,10 @@ class EmbeddedStack:
 
     def start(self) -> EmbeddedStack:
         try:
+            for node in self.nodes:  # all at once, then wait for each
+                node.launch()
             for node in self.nodes:
-                node.start()
+                node.wait_ready()
         except BaseException:
             self.stop()
             raise
@@ -173,8 +187,11 @@ class EmbeddedStack:
         return self
 
     def stop(self) -> None:
+        # All at once: a node acts on the signal at its next tick (up to 100 ms).
         for node in self.nodes:
-            node.stop()
+            node.terminate()
+        for node in self.nodes:
+            node.wait_stopped()
 
     def __enter__(self) -> EmbeddedStack:
         return self.start()
