@@ -134,18 +134,12 @@ class NodeSet:
         try:
             for future in concurrent.futures.as_completed(futures, timeout=self.wait):
                 index = futures[future]
-                try:
-                    replies[index] = Reply(index, value=future.result())
-                except Exception as error:  # noqa: BLE001 - every node error is data here
-                    replies[index] = Reply(index, error=error)
+                replies[index] = _reply(index, future)
                 if decided is not None and len(replies) < len(futures) and decided(list(replies.values())):
                     pending = [f for f, i in futures.items() if i not in replies]
                     done, _ = concurrent.futures.wait(pending, timeout=grace)
                     for late in done:
-                        try:
-                            replies[futures[late]] = Reply(futures[late], value=late.result())
-                        except Exception as error:  # noqa: BLE001
-                            replies[futures[late]] = Reply(futures[late], error=error)
+                        replies[futures[late]] = _reply(futures[late], late)
                     break
         except concurrent.futures.TimeoutError:
             pass
