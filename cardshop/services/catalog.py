@@ -62,19 +62,34 @@ class TermsCache:
     def __init__(self, max_age: float = CACHE_SECONDS) -> None:
         self.max_age = max_age
         self._entries: dict[str, tuple[float, ProductTerms | None]] = {}
+        self._refreshing: set[str] = set()
         self._guard = threading.Lock()
 
     def listed(self, session: DbSession, sku: str) -> ProductTerms:
-        """The terms of a listed plan; NotFound for an unknown or unlisted sku."""
+        """The terms of a listed plan; NotFound for an unknown or unlisted sku.
+
+        When an entry expires, one thread reads it again while the others go on with
+        the expired copy: under a flash sale every thread of the process would
+        otherwise read the same row at the same moment."""
         now = time.monotonic()
         cached = self._entries.get(sku)
         if cached is None or now - cached[0] > self.max_age:
-            product = session.scalars(select(Product).where(Product.sku == sku)).one_or_none()
-            cached = (now, ProductTerms.of(product) if product is not None else None)
             with self._guard:
-                if len(self._entries) > 10_000:  # unknown skus from a crawler must not grow it forever
-                    self._entries.clear()
-                self._entries[sku] = cached
+                refresh = cached is None or sku not in self._refreshing
+                if refresh:
+                    self._refreshing.add(sku)
+            if refresh:
+                try:
+                    product = session.scalars(select(Product).where(Product.sku == sku)).one_or_none()
+                    cached = (now, ProductTerms.of(product) if product is not None else None)
+                    with self._guard:
+                        if len(self._entries) > 10_000:  # unknown skus from a crawler must not grow it forever
+                            self._entries.clear()
+                        self._entries[sku] = cached
+                finally:
+                    with self._guard:
+                        self._refreshing.discard(sku)
+        assert cached is not None
         terms = cached[1]
         if terms is None or not terms.listed:
             raise NotFound("没有找到该套餐，或已下架")
