@@ -20,7 +20,7 @@ from ..errors import Busy, Conflict, Invalid, NotFound, NumberTaken
 from ..metrics import counts_orders
 from ..models import Agent, DbSession, Order, OrderEvent, PhoneNumber, Product
 from ..models.order import STATUSES
-from ..stock import AlreadyApplied, StockService
+from ..stock import AlreadyApplied, SoldProduct, StockService
 from . import commissions, risk
 from .catalog import TermsCache
 from .holds import ORDER_CLAIM_SECONDS, Hold, HoldService
@@ -183,7 +183,7 @@ class OrderWriter:
         self.refusal: Exception | None = None
 
     @classmethod
-    def prepare(cls, session: DbSession, product: Product, writers: list[OrderWriter]) -> None:
+    def prepare(cls, session: DbSession, product: SoldProduct, writers: list[OrderWriter]) -> None:
         by_rules: dict[RiskRules, list[OrderWriter]] = {}
         for writer in writers:  # one batch shares its rules, except in tests
             by_rules.setdefault(writer.rules, []).append(writer)
@@ -195,7 +195,9 @@ class OrderWriter:
                 writer.refusal = refusal
 
     @classmethod
-    def write_many(cls, session: DbSession, product: Product, writers: list[OrderWriter]) -> list[Placed | Exception]:
+    def write_many(
+        cls, session: DbSession, product: SoldProduct, writers: list[OrderWriter]
+    ) -> list[Placed | Exception]:
         """Write a batch's orders; each gets its Placed or the error that refused it.
 
         Plain orders (no picked number, no selling agent: a flash sale's crowd) are
@@ -219,7 +221,7 @@ class OrderWriter:
                     results[i] = error
         return [result for result in results if result is not None]
 
-    def values(self, product: Product) -> dict[str, Any]:
+    def values(self, product: SoldProduct) -> dict[str, Any]:
         order, now = self.order, self.now
         return {
             "order_no": new_order_no(now),
@@ -244,7 +246,7 @@ class OrderWriter:
             "created_at": now,
         }
 
-    def __call__(self, session: DbSession, product: Product) -> Placed:
+    def __call__(self, session: DbSession, product: SoldProduct) -> Placed:
         if self.refusal is not None:
             raise self.refusal
         for attempt in range(3):

@@ -3,7 +3,17 @@
 from .combine import Combiner
 from .locks import Fence, LockManager
 from .nodes import NodeSet, connect
-from .selling import AlreadyApplied
+from .selling import AlreadyApplied, SoldProduct
 from .service import ReconcileRow, StockService
 
-__all__ = ["AlreadyApplied", "Combiner", "Fence", "LockManager", "NodeSet", "ReconcileRow", "StockService", "connect"]
+__all__ = [
+    "AlreadyApplied",
+    "Combiner",
+    "Fence",
+    "LockManager",
+    "NodeSet",
+    "ReconcileRow",
+    "SoldProduct",
+    "StockService",
+    "connect",
+]

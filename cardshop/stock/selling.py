@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import metrics
@@ -29,7 +30,46 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STOCK_ENTRIES = cast(Table, StockEntry.__table__)
+PRODUCTS = cast(Table, Product.__table__)
 MARKER_TTL = 24 * 3600  # how long a node remembers an applied order key
+
+# The guarded sale of a batch: the statement that makes an oversell impossible whatever
+# the counters say (I1). Built once, run as Core on the session's connection, and
+# returning only what a sale's records need: loading the ORM Product through an
+# ORM-enabled UPDATE ... RETURNING cost about a tenth of a spread sale's CPU.
+GUARDED_SALE = (
+    update(PRODUCTS)
+    .where(
+        PRODUCTS.c.sku == bindparam("sale_sku"),
+        PRODUCTS.c.stock_sold + bindparam("sale_qty") <= PRODUCTS.c.stock_total,
+        PRODUCTS.c.fence_token <= bindparam("sale_token"),
+    )
+    .values(stock_sold=PRODUCTS.c.stock_sold + bindparam("sale_qty"), fence_token=bindparam("sale_token"))
+    .returning(
+        PRODUCTS.c.id,
+        PRODUCTS.c.sku,
+        PRODUCTS.c.carrier,
+        PRODUCTS.c.monthly_fee_fen,
+        PRODUCTS.c.stock_total,
+        PRODUCTS.c.stock_sold,
+    )
+)
+
+
+@dataclass(frozen=True)
+class SoldProduct:
+    """The product as a batch's guarded update left it: what the sale's records get."""
+
+    id: int
+    sku: str
+    carrier: str
+    monthly_fee_fen: int
+    stock_total: int
+    stock_sold: int
+
+    @property
+    def stock_available(self) -> int:
+        return self.stock_total - self.stock_sold
 
 
 class AlreadyApplied(Exception):
@@ -168,21 +208,16 @@ class BatchSale:
         session = self.service.session
         total = sum(sale.qty for sale in taken)
         try:
-            product = session.scalars(
-                update(Product)
-                .where(
-                    Product.sku == self.sku,
-                    Product.stock_sold + total <= Product.stock_total,
-                    Product.fence_token <= fence.token,
-                )
-                .values(stock_sold=Product.stock_sold + total, fence_token=fence.token)
-                .returning(Product)
-                .execution_options(synchronize_session=False, populate_existing=True)
-            ).first()
-            if product is None:
+            sold = (
+                session.connection()
+                .execute(GUARDED_SALE, {"sale_sku": self.sku, "sale_qty": total, "sale_token": fence.token})
+                .first()
+            )
+            if sold is None:
                 fence_now = session.scalar(select(Product.fence_token).where(Product.sku == self.sku))
                 session.rollback()
                 raise GuardRefused(stale=(fence_now or 0) > fence.token)
+            product = SoldProduct(*sold)
             left = product.stock_available + total  # before this batch (read before any other update)
             for prepare, sales in _hooks(taken, "prepare"):
                 prepare(session, product, [sale.record for sale in sales])
@@ -198,8 +233,10 @@ class BatchSale:
                         sale.fail(error)
             unsold = total - sum(sale.qty for sale in written)
             if unsold:
-                session.execute(
-                    update(Product).where(Product.id == product.id).values(stock_sold=Product.stock_sold - unsold)
+                session.connection().execute(
+                    update(PRODUCTS)
+                    .where(PRODUCTS.c.id == product.id)
+                    .values(stock_sold=PRODUCTS.c.stock_sold - unsold)
                 )
             entries = []
             for sale in written:
@@ -226,7 +263,7 @@ class BatchSale:
 
     @staticmethod
     def write_together(
-        session: DbSession, product: Product, write_many: Callable[..., list[Any]], sales: list[Sale], written: dict
+        session: DbSession, product: SoldProduct, write_many: Callable[..., list[Any]], sales: list[Sale], written: dict
     ) -> None:
         """Write these sales' rows with their records' ``write_many`` in one savepoint.
         If it fails as a whole (a duplicate key, say), the sales are left unsettled and

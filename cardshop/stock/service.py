@@ -33,15 +33,16 @@ from ..models import DbSession, Product, StockEntry, is_disconnect
 from .combine import Combiner, Sale
 from .locks import Fence, LockManager
 from .nodes import NodeSet, Reply
-from .selling import AlreadyApplied, BatchSale, marker_key, stock_key
+from .selling import AlreadyApplied, BatchSale, SoldProduct, marker_key, stock_key
 from .tally import Tally
 
-__all__ = ["AlreadyApplied", "ReconcileRow", "StockService", "marker_key", "stock_key"]
+__all__ = ["AlreadyApplied", "ReconcileRow", "SoldProduct", "StockService", "marker_key", "stock_key"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Record = Callable[[DbSession, Product], T]
+Record = Callable[[DbSession, Product], T]  # release(): the product row, loaded
+SaleRecord = Callable[[DbSession, SoldProduct], T]  # reserve(): the product as the sale left it
 
 
 @dataclass
@@ -128,10 +129,11 @@ class StockService:
 
     # ---------------------------------------------------------------- reserve
 
-    def reserve(self, sku: str, qty: int, order_key: str, record: Record[T], *, checked: bool = False) -> T:
+    def reserve(self, sku: str, qty: int, order_key: str, record: SaleRecord[T], *, checked: bool = False) -> T:
         """Sell ``qty`` of ``sku`` and write the caller's rows in the same transaction.
 
-        ``record(session, product)`` adds the order (or whatever the sale is for); it
+        ``record(session, product)`` adds the order (or whatever the sale is for), with
+        ``product`` a :class:`SoldProduct` (the row as the guarded update left it); it
         runs after the guarded stock update, in its own savepoint, possibly in another
         thread of this process that sells a batch for the same product, so it must use
         only the session it is given and plain values. Returns what it returns. If the
