@@ -15,6 +15,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -129,30 +130,15 @@ def setup_database(urls: list[str], database_url: str) -> None:
     runtime.runtime(app).close()
 
 
-def _baseline_pottery(args: tuple[list[str], float]) -> int:
-    """pottery's default: blocking ``with Redlock(...)`` around the same Lua decrement."""
-    from pottery import Redlock
-
-    from cardshop.stock.nodes import NodeSet, connect
-    from cardshop.stock.service import marker_key, stock_key
-
-    urls, seconds = args
-    nodes = NodeSet(connect(urls, socket_timeout=1, connect_timeout=1), wait=2)
-    done, deadline, pid = 0, time.perf_counter() + seconds, os.getpid()
-    while time.perf_counter() < deadline:
-        with Redlock(key="bench:baseline", masters=nodes.clients):
-            nodes.run_script("reserve", [stock_key("BASE"), marker_key("BASE", f"{pid}-{done}")], [1, 1, 60])
-        done += 1
-    return done
-
-
-def _baseline_service(args: tuple[list[str], str, float]) -> int:
+def _baseline_service(args: tuple[list[str], str, float, float]) -> int:
     """The project's StockService.reserve, including its guarded database write."""
-    urls, database_url, seconds = args
+    urls, database_url, start_at, seconds = args
     app = create_app({"REDIS_URLS": urls, "DATABASE_URL": database_url})
-    done, deadline, pid = 0, time.perf_counter() + seconds, os.getpid()
+    done, pid = 0, os.getpid()
     with app.app_context():
         stock = runtime.stock()
+        time.sleep(max(0.0, start_at - time.time()))  # every process starts the window together
+        deadline = time.perf_counter() + seconds
         while time.perf_counter() < deadline:
             try:
                 stock.reserve("CORE", 1, f"core-{pid}-{done}", lambda session, product: None)
@@ -162,20 +148,37 @@ def _baseline_service(args: tuple[list[str], str, float]) -> int:
     return done
 
 
+def anchor(urls: list[str], processes: int, seconds: float, *, cardshop_executor: bool = False) -> int:
+    """tests/perf/anchor.py in a program of its own (see there why)."""
+    command = [sys.executable, "-m", "tests.perf.anchor", "--urls", ",".join(urls), "--processes", str(processes)]
+    command += ["--seconds", str(seconds), "--sku", "EXEC" if cardshop_executor else "BASE"]
+    if cardshop_executor:
+        command.append("--cardshop-executor")
+    out = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    return int(json.loads(out.strip().splitlines()[-1])["done"])
+
+
 def lock_baselines(urls: list[str], database_url: str, processes: int, seconds: float) -> list[dict[str, Any]]:
     from cardshop.stock.nodes import NodeSet, connect
     from cardshop.stock.service import stock_key
 
     nodes = NodeSet(connect(urls, socket_timeout=1, connect_timeout=1), wait=2)
-    nodes.fanout(lambda client: client.hset(stock_key("BASE"), mapping={"avail": HOT_STOCK, "token": 1}))
+    for sku in ("BASE", "EXEC"):
+        nodes.fanout(lambda client, sku=sku: client.hset(stock_key(sku), mapping={"avail": HOT_STOCK, "token": 1}))
+    nodes.close()
+
+    def stock_service() -> int:
+        start_at = time.time() + 2.0 + processes * 0.2  # time for every process to start the app
+        with multiprocessing.get_context("spawn").Pool(processes) as pool:
+            return sum(pool.map(_baseline_service, [(urls, database_url, start_at, seconds)] * processes))
+
     rows = []
-    context = multiprocessing.get_context("spawn")
-    for name, target, job in (
-        ("baseline: pottery default", _baseline_pottery, (urls, seconds)),
-        ("baseline: stock service", _baseline_service, (urls, database_url, seconds)),
+    for name, measure in (
+        ("baseline: pottery default", lambda: anchor(urls, processes, seconds)),
+        ("baseline: pottery, inline calls", lambda: anchor(urls, processes, seconds, cardshop_executor=True)),
+        ("baseline: stock service", stock_service),
     ):
-        with context.Pool(processes) as pool:
-            total = sum(pool.map(target, [job] * processes))
+        total = measure()
         rows.append(
             {
                 "row": name,
@@ -188,7 +191,6 @@ def lock_baselines(urls: list[str], database_url: str, processes: int, seconds: 
                 "codes": {"done": total},
             }
         )
-    nodes.close()
     return rows
 
 
@@ -221,7 +223,7 @@ def invariant_check(urls: list[str], database_url: str) -> dict[str, Any]:
 
 def print_table(rows: list[dict[str, Any]], ceiling: float, baseline: float) -> None:
     print(
-        f"\n{'row':<28}{'req/s':>9}{'ok/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'% ceil':>8}{'x base':>8}"
+        f"\n{'row':<32}{'req/s':>9}{'ok/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'% ceil':>8}{'x base':>8}"
         f"{'batch':>7}{'lock ms':>9}{'cpu ms':>8}  codes"
     )
     for r in rows:
@@ -236,7 +238,7 @@ def print_table(rows: list[dict[str, Any]], ceiling: float, baseline: float) -> 
             return "-" if value is None else f"{value:.2f}"
 
         print(
-            f"{r['row']:<28}{r['per_second']:>9.0f}{r['ok_per_second']:>9.0f}{ms(r['p50_ms']):>9}"
+            f"{r['row']:<32}{r['per_second']:>9.0f}{r['ok_per_second']:>9.0f}{ms(r['p50_ms']):>9}"
             f"{ms(r['p95_ms']):>9}{ms(r['p99_ms']):>9}{share:>8}{times:>8}"
             f"{ms(r.get('batch_orders')):>7}{ms(r.get('lock_held_ms')):>9}{cpu(r.get('worker_cpu_ms')):>8}"
             f"  {r['codes']}"
