@@ -2,7 +2,8 @@
 
 Every node is an independent master. A call goes to each of them (see pool.py: inline
 while a node is healthy, on a shared pool while it is suspect of hanging); the caller
-decides from the replies whether a majority agreed. A node that is down answers with
+decides from the replies whether a majority agreed. Our own Lua scripts are sent to all
+healthy nodes before any reply is read, so they cost one round trip, not one per node. A node that is down answers with
 an error at once; a hung one costs at most the socket timeout, and nothing once it is
 suspect, because a fan-out returns as soon as its answer is decided.
 """
