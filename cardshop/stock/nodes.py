@@ -3,9 +3,10 @@
 Every node is an independent master. A call goes to each of them (see pool.py: inline
 while a node is healthy, on a shared pool while it is suspect of hanging); the caller
 decides from the replies whether a majority agreed. Our own Lua scripts are sent to all
-healthy nodes before any reply is read, so they cost one round trip, not one per node. A node that is down answers with
-an error at once; a hung one costs at most the socket timeout, and nothing once it is
-suspect, because a fan-out returns as soon as its answer is decided.
+healthy nodes before any reply is read, so they cost one round trip, not one per node.
+A node that is down answers with an error at once; a hung one costs at most the socket
+timeout, and nothing once it is suspect, because a fan-out returns as soon as its
+answer is decided.
 """
 
 from __future__ import annotations
@@ -77,10 +78,6 @@ class Reply:
 
 class NodeTimeout(redis.TimeoutError):
     """The node did not answer within the fan-out's wait."""
-
-
-class _Decided(Exception):
-    """A fan-out's answer is decided: stop waiting for the rest (but for ``grace``)."""
 
 
 def _read_reply(client: redis.Redis, connection: Any, failed: BaseException | None) -> Any:
@@ -201,19 +198,17 @@ class NodeSet:
             return decided is not None and len(replies) < expected and decided(list(replies.values()))
 
         try:
-            if futures and settled():
-                raise _Decided
-            for future in concurrent.futures.as_completed(futures, timeout=self.wait):
-                replies[futures[future]] = _reply(futures[future], future)
-                if settled():
-                    raise _Decided
-        except _Decided:
-            late = [future for future, index in futures.items() if index not in replies]
-            done, _ = concurrent.futures.wait(late, timeout=grace)
-            for future in done:
-                replies[futures[future]] = _reply(futures[future], future)
+            if not (futures and settled()):
+                for future in concurrent.futures.as_completed(futures, timeout=self.wait):
+                    replies[futures[future]] = _reply(futures[future], future)
+                    if settled():
+                        break
         except concurrent.futures.TimeoutError:
-            pass
+            return self._in_order(replies, "no answer in time")
+        late = [future for future, index in futures.items() if index not in replies]
+        done, _ = concurrent.futures.wait(late, timeout=grace)
+        for future in done:
+            replies[futures[future]] = _reply(futures[future], future)
         return self._in_order(replies, "no answer in time")
 
     def _in_order(self, replies: dict[int, Reply], missing: str) -> list[Reply]:
