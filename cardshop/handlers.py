@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
@@ -41,11 +41,24 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.path in {"/healthz", "/readyz"}
 
 
+# JSON bodies of errors without fields, by (code, message): under a flash sale most
+# answers are the same sold-out error, and serialising it again each time was a tenth
+# of that answer's time in the app.
+_PLAIN_BODIES: dict[tuple[str, str], str] = {}
+
+
 def render_error(
     code: str, message: str, status: int, fields: dict[str, str] | None = None, retry_after: int | None = None
 ) -> Response:
-    if wants_json():
-        response = jsonify({"error": code, "message": message, "fields": fields or {}})
+    if wants_json() and not fields:
+        body = _PLAIN_BODIES.get((code, message))
+        if body is None:
+            body = jsonify({"error": code, "message": message, "fields": {}}).get_data(as_text=True)
+            if len(_PLAIN_BODIES) < 256:  # the messages are the code's own, a few dozen
+                _PLAIN_BODIES[(code, message)] = body
+        response = current_app.response_class(body, mimetype="application/json")
+    elif wants_json():
+        response = jsonify({"error": code, "message": message, "fields": fields})
     else:
         response = Response(
             render_template("error.html", code=code, message=message, status=status), mimetype="text/html"
@@ -59,7 +72,8 @@ def render_error(
 def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(CardshopError)
     def domain_error(error: CardshopError) -> Response:
-        db.session.rollback()
+        if db.session.registry.has():  # a sold-out answer never opened a session
+            db.session.rollback()
         return render_error(error.code, error.message, error.status, error.fields, error.retry_after)
 
     @app.errorhandler(HTTPException)
