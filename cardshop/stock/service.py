@@ -36,7 +36,7 @@ from .nodes import NodeSet, Reply
 from .selling import AlreadyApplied, BatchSale, SoldProduct, marker_key, stock_key
 from .tally import Tally
 
-__all__ = ["AlreadyApplied", "ReconcileRow", "SoldProduct", "StockService", "marker_key", "stock_key"]
+__all__ = ["AlreadyApplied", "ReconcileRow", "StockService", "marker_key", "stock_key"]
 
 log = logging.getLogger(__name__)
 

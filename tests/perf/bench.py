@@ -106,13 +106,9 @@ def merged_ceiling(measured: list[dict[str, Any]], seconds: float) -> dict[str, 
 
 
 def warm_up(server: Gunicorn, args: argparse.Namespace) -> None:
-    """Wait for every worker, then send a short burst the figures leave out: gunicorn
-    answers once its first worker is up, and the others would load the app (a second
-    of CPU each) inside the first row."""
-    expected = args.workers or int(os.environ.get("CARDSHOP_WORKERS") or max(2, os.cpu_count() or 1))
-    deadline = time.monotonic() + 30
-    while len(server.worker_pids()) < expected and time.monotonic() < deadline:
-        time.sleep(0.1)
+    """A short burst the figures leave out. gunicorn answers once its first worker is
+    up; the master forks the others at once, but they would load the app (a second of
+    CPU each) inside the first row."""
     drive(server.url, "get", ["/healthz"], clients=args.clients, seconds=3, processes=args.driver_processes, seed=0)
 
 
