@@ -87,3 +87,25 @@ def test_a_hung_node_costs_one_socket_timeout_then_is_left_behind(node_set: Node
     assert SOCKET_TIMEOUT * 0.9 <= first_took < SOCKET_TIMEOUT + 0.2
     assert [reply.ok for reply in second] == [False, True, True]
     assert second_took < 0.1  # the suspect node is called on the pool and not waited for
+
+
+def test_a_pooled_connection_with_an_unread_reply_is_made_again(node_set: NodeSet) -> None:
+    client = node_set.clients[0]
+    client.set("k", "v")
+    connection = client.connection_pool.get_connection()
+    connection.send_command("GET", "other")  # a reply nobody reads
+    time.sleep(0.05)
+    client.connection_pool.release(connection)
+    assert client.get("k") == b"v"  # not the stale reply to GET other
+    assert [int(reply.value[0]) for reply in peek(node_set, "missing")] == [-1, -1, -1]
+
+
+def test_pooled_connections_the_server_closed_are_made_again(node_set: NodeSet) -> None:
+    for client in node_set.clients:
+        client.ping()
+        client.set("k", "v")
+    for client in node_set.clients:
+        assert client.client_kill_filter(_type="normal", skipme=False) >= 1
+    time.sleep(0.05)
+    assert all(reply.ok for reply in peek(node_set, "A"))
+    assert [client.get("k") for client in node_set.clients] == [b"v"] * 3
