@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
+import flask
 from sqlalchemy import select
 
 from cardshop.extensions import db
@@ -82,6 +83,23 @@ def test_login_sets_a_hardened_session_cookie(client) -> None:
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
     evil = client.post("/agent/login?next=//evil.example/x", data={"phone": agent.phone, "password": PASSWORD})
     assert evil.headers["Location"] == "/agent/"
+
+
+def test_sessions_follow_the_secret_key_and_its_fallbacks(app) -> None:
+    interface = app.session_interface
+    signed = interface.get_signing_serializer(app).dumps({"_user_id": "agent:1"})
+    assert interface.get_signing_serializer(app) is interface.get_signing_serializer(app)  # built once
+
+    def opened() -> dict:  # type: ignore[type-arg]
+        with app.test_request_context("/", headers={"Cookie": f"{app.config['SESSION_COOKIE_NAME']}={signed}"}):
+            return dict(interface.open_session(app, flask.request))
+
+    assert opened() == {"_user_id": "agent:1"}
+    old_key, app.secret_key = app.secret_key, "a-rotated-key"
+    app.config["SECRET_KEY_FALLBACKS"] = [old_key]
+    assert opened() == {"_user_id": "agent:1"}  # signed with a fallback key: still good
+    app.config["SECRET_KEY_FALLBACKS"] = []
+    assert opened() == {}  # signed with no key in use: logged out
 
 
 def test_until_verified_the_shop_does_not_sell(client, make_product, caplog) -> None:

@@ -8,8 +8,10 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from pottery import NextID, Redlock, ReleaseUnlockedLock
 
 from cardshop.embedded import EmbeddedStack
+from cardshop.errors import Busy, StockUnavailable
 from cardshop.stock import locks
 from cardshop.stock.locks import LockManager, waiting_key
 from cardshop.stock.nodes import NodeSet, connect
@@ -79,3 +81,75 @@ def test_who_let_go_lets_the_woken_waiter_win(managers, monkeypatch) -> None:
     thread.join(3.0)
     assert turns == ["second", "first"]
     assert hint.get(waiting_key("stock:P")) is None
+
+
+# pottery's Redlock and NextID with their steps sent to all nodes at once: the same keys,
+# values and quorum rules as pottery's own, so either can be used against the other.
+
+
+def test_a_lock_taken_on_all_nodes_at_once_is_pottery_s_lock(managers) -> None:
+    manager = managers[0]
+    clients = manager.nodes.clients
+    lock = manager.acquire("stock:P")
+    assert [client.get(lock.key) for client in clients] == [lock._uuid.encode()] * 3
+    assert all(0 < client.pttl(lock.key) <= 10_000 for client in clients)
+    plain = Redlock(key=locks.lock_key("stock:P"), masters=clients, auto_release_time=10.0)
+    assert plain.acquire(blocking=False) is False  # pottery's own lock sees it held
+    assert lock.locked() > 0
+    lock.release()
+    assert [client.exists(lock.key) for client in clients] == [0, 0, 0]
+    assert plain.acquire(blocking=False) is True
+    with pytest.raises(Busy):
+        manager.acquire("stock:P", wait=0.05)  # and ours sees pottery's
+    plain.release()
+
+
+def test_a_lock_needs_a_majority_of_nodes(nodes: EmbeddedStack, managers) -> None:
+    manager = managers[0]
+    nodes.nodes[0].stop()
+    lock = manager.acquire("stock:Q")  # two of three
+    lock.release()
+    nodes.nodes[1].stop()
+    with pytest.raises(StockUnavailable):
+        manager.acquire("stock:Q", wait=0.2)
+    nodes.nodes[0].restart()
+    nodes.nodes[1].restart()
+
+
+def test_release_of_a_lock_that_expired_says_so(managers) -> None:
+    manager = managers[0]
+    lock = manager.acquire("stock:R")
+    for client in manager.nodes.clients:
+        client.delete(lock.key)  # as if its lifetime ran out
+    with pytest.raises(ReleaseUnlockedLock):
+        lock.release()
+
+
+def test_tokens_go_up_across_both_implementations_and_a_node_that_forgot(nodes: EmbeddedStack, managers) -> None:
+    ours, other = managers
+    plain = NextID(key="cardshop:stock:T", masters=other.nodes.clients, raise_on_redis_errors=True)
+    seen = [ours.next_token("stock:T"), next(plain), ours.next_token("stock:T"), next(plain)]
+    assert seen == sorted(seen) and len(set(seen)) == 4
+    ours.nodes.clients[2].delete(locks.fence_key("stock:T"))  # one node restarted empty
+    seen.append(ours.next_token("stock:T"))
+    assert seen[-1] > seen[-2]
+    nodes.nodes[0].stop()
+    nodes.nodes[1].stop()
+    with pytest.raises(StockUnavailable):
+        ours.next_token("stock:T")
+    nodes.nodes[0].restart()
+    nodes.nodes[1].restart()
+
+
+def test_each_step_is_one_send_to_all_nodes(managers, monkeypatch) -> None:
+    """pottery's own methods call the nodes one by one; if an upgrade renamed what
+    NodeRedlock and NodeNextID override, these counts would drop to zero."""
+    manager = managers[0]
+    sent: list[str] = []
+    send_all = manager.nodes.send_all
+    monkeypatch.setattr(
+        manager.nodes, "send_all", lambda command, *a, **k: sent.append(command[0]) or send_all(command, *a, **k)
+    )
+    with manager.hold("stock:S") as fence:
+        assert fence.token > 0
+    assert sent == ["SET", "GET", "EVALSHA", "EVALSHA"]  # take, read the sequence, move it on, let go

@@ -72,8 +72,11 @@ order_numbers = OrderNumbers()
 new_order_no = order_numbers.new
 
 
+_encode = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps's output; one encoder, not one per call
+
+
 def fingerprint(order: OrderInput) -> str:
-    raw = json.dumps(order.fingerprint_fields(), ensure_ascii=False)
+    raw = _encode(order.fingerprint_fields())
     return hashlib.sha256(raw.encode()).hexdigest()
 
 

@@ -13,17 +13,19 @@ from __future__ import annotations
 import contextlib
 import random
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import redis
 from pottery import NextID, QuorumIsImpossible, QuorumNotAchieved, Redlock, ReleaseUnlockedLock
 from redis import RedisError
+from redis.commands.core import Script
 
 from .. import metrics
 from ..errors import Busy, StockUnavailable
-from .nodes import NodeSet
+from .nodes import NodeSet, Reply
 from .pool import call_node, suspect
 from .pool import install as install_shared_pool
 
@@ -35,6 +37,120 @@ HINT_DOUBT = 0.1  # seconds: a waiter tries the lock at least this often, whatev
 POLITE_WAIT = 0.005  # seconds a process that woke another's waiter lets it take the lock first
 MIN_BLOCK = 0.001  # shorter waits sleep instead of blocking on the node
 WAKE_TTL_MS = 1000  # a wake-up nobody took, or a waiter that died, counts no longer than this
+
+
+class NodeRedlock(Redlock):
+    """pottery's Redlock, sending each step to the nodes all at once.
+
+    pottery calls the nodes one after another (through its executor, see pool.py):
+    taking and releasing a lock cost three round trips each, and under load every round
+    trip also waits its turn for the GIL, inside the handover that a hot product's
+    sales queue behind. Here the same commands go to every healthy node before any
+    reply is read (:meth:`NodeSet.send_all`): SET NX PX with pottery's key, value and
+    lifetime to take it, pottery's own release script to let go. What counts as won
+    (a majority, with time left after pottery's clock drift allowance), the release on
+    failure and the errors raised are pottery's. Everything else (``locked``,
+    ``extend``, the context manager) is pottery's unchanged."""
+
+    __slots__ = ("nodes",)
+
+    def __init__(self, *, nodes: NodeSet, **options: Any) -> None:
+        super().__init__(masters=nodes.clients, **options)
+        self.nodes = nodes
+
+    def _acquire_masters(self, *, raise_on_redis_errors: bool | None = None) -> bool:
+        self._uuid = str(uuid.uuid4())
+        self._extension_num = 0
+        started = time.monotonic()
+        key, value, lifetime_ms = self.key, self._uuid, int(self.auto_release_time * 1000)
+
+        def won(replies: list[Reply]) -> bool:
+            return sum(1 for reply in replies if reply.ok and reply.value) >= self.nodes.quorum
+
+        replies = self.nodes.send_all(
+            ("SET", key, value, "PX", lifetime_ms, "NX"),
+            lambda client: client.set(key, value, px=lifetime_ms, nx=True),
+            decided=won,
+        )
+        if won(replies):
+            validity = self.auto_release_time - self._Redlock__drift() - (time.monotonic() - started)  # type: ignore[attr-defined]
+            if validity > 0:
+                return True
+        with contextlib.suppress(ReleaseUnlockedLock):
+            self.release(raise_on_redis_errors=raise_on_redis_errors)
+        self._check_enough_masters_up(raise_on_redis_errors, _errors(replies))
+        return False
+
+    _Redlock__acquire_masters = _acquire_masters
+
+    def release(self, *, raise_on_redis_errors: bool | None = None) -> None:
+        script = cast(Script, self._release_script)
+        key, value = self.key, self._uuid
+
+        def released(replies: list[Reply]) -> bool:
+            return sum(1 for reply in replies if reply.ok and reply.value) >= self.nodes.quorum
+
+        replies = self.nodes.send_all(
+            ("EVALSHA", script.sha, 1, key, value),  # type: ignore[attr-defined]
+            lambda client: script(keys=(key,), args=(value,), client=client),
+            decided=released,
+        )
+        if released(replies):
+            return
+        self._check_enough_masters_up(raise_on_redis_errors, _errors(replies))
+        raise ReleaseUnlockedLock(key, self.masters, redis_errors=_errors(replies))
+
+    _Redlock__release = release
+
+
+class NodeNextID(NextID):
+    """pottery's NextID, sending each of its two steps to the nodes all at once.
+
+    The algorithm is pottery's: read the sequence on the nodes and take the largest of
+    a majority's answers, then set it one higher with pottery's set-if-greater script,
+    which a majority must apply. pottery makes each step one round trip per node, one
+    after another (six for a token); here each step is one round trip to all of them
+    (:meth:`NodeSet.send_all`)."""
+
+    __slots__ = ("nodes",)
+
+    def __init__(self, *, nodes: NodeSet, **options: Any) -> None:
+        super().__init__(masters=nodes.clients, **options)
+        self.nodes = nodes
+
+    def _read(self) -> int:
+        key = self.key
+
+        def agreed(replies: list[Reply]) -> bool:
+            return sum(1 for reply in replies if reply.ok) >= self.nodes.quorum
+
+        replies = self.nodes.send_all(("GET", key), lambda client: client.get(key), decided=agreed)
+        if agreed(replies):
+            return max(int(reply.value or b"0") for reply in replies if reply.ok)
+        self._check_enough_masters_up(None, _errors(replies))
+        raise QuorumNotAchieved(key, self.masters, redis_errors=_errors(replies))
+
+    def _write(self, value: int) -> None:
+        script, key = cast(Script, self._set_id_script), self.key
+
+        def applied(replies: list[Reply]) -> bool:
+            return sum(1 for reply in replies if reply.ok and reply.value == value) >= self.nodes.quorum
+
+        replies = self.nodes.send_all(
+            ("EVALSHA", script.sha, 1, key, value),  # type: ignore[attr-defined]
+            lambda client: script(keys=(key,), args=(value,), client=client),
+            decided=applied,
+        )
+        if applied(replies):
+            return
+        self._check_enough_masters_up(None, _errors(replies))
+        raise QuorumNotAchieved(key, self.masters, redis_errors=_errors(replies))
+
+    _NextID__current_id = property(_read, _write)
+
+
+def _errors(replies: list[Reply]) -> list[RedisError]:
+    return [reply.error for reply in replies if isinstance(reply.error, RedisError)]
 
 
 def lock_key(resource: str) -> str:
@@ -81,9 +197,9 @@ class LockManager:
 
     def acquire(self, resource: str, *, wait: float | None = None) -> Redlock:
         """Win the resource's Redlock on a majority of nodes within ``wait`` seconds."""
-        lock = Redlock(
+        lock = NodeRedlock(
             key=lock_key(resource),
-            masters=self.nodes.clients,
+            nodes=self.nodes,
             auto_release_time=self.ttl,
             raise_on_redis_errors=True,
         )
@@ -139,9 +255,11 @@ class LockManager:
             self._woke[resource] = time.monotonic()
 
     def hint_node(self, lock: Redlock) -> redis.Redis | None:
-        """The node that hints at the lock's state: the last healthy one in the order
-        pottery takes and releases the nodes in (the same in every process), so once
-        it shows the lock free, the last holder has released it everywhere."""
+        """The node that hints at the lock's state: the last healthy one in pottery's
+        order of the nodes, the same in every process, so every waiter counts itself
+        and blocks on the same node. A release reaches all nodes at once, and the
+        wake-up is pushed only once a majority has applied it; a waiter that merely
+        looked at the hint node may try a moment early and lose one attempt."""
         for client in reversed(list(lock.masters)):
             if not suspect(client):
                 return cast(redis.Redis, client)
@@ -164,8 +282,8 @@ class LockManager:
     def next_token(self, resource: str) -> int:
         sequence = self._sequences.get(resource)
         if sequence is None:
-            sequence = self._sequences[resource] = NextID(
-                key=f"cardshop:{resource}", masters=self.nodes.clients, raise_on_redis_errors=True
+            sequence = self._sequences[resource] = NodeNextID(
+                key=f"cardshop:{resource}", nodes=self.nodes, raise_on_redis_errors=True
             )
         try:
             return int(next(sequence))

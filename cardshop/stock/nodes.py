@@ -128,14 +128,14 @@ class NodeTimeout(redis.TimeoutError):
     """The node did not answer within the fan-out's wait."""
 
 
-def _read_reply(client: redis.Redis, connection: Any, failed: BaseException | None) -> Any:
-    """Read a reply to a command already sent on ``connection`` (or raise the error
+def _read_reply(client: redis.Redis, connection: Any, failed: BaseException | None, command: str) -> Any:
+    """Read the reply to ``command``, already sent on ``connection`` (or raise the error
     that sending it met), then give the connection back to the client's pool; a
     connection that broke is closed first, as redis-py does."""
     try:
         if failed is not None:
             raise failed
-        return client.parse_response(connection, "EVALSHA")
+        return client.parse_response(connection, command)
     except (redis.ConnectionError, redis.TimeoutError):
         if connection is not None:
             connection.disconnect()
@@ -193,19 +193,35 @@ class NodeSet:
         def call(client: redis.Redis) -> Any:
             return script(keys=keys, args=args, client=client)
 
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[attr-defined]
         if read and decided is not None:
             order = self._read_order()
             first = order[: self.quorum]
             if any(suspect(self.clients[index]) for index in first):
                 return self._read_majority(call, decided, order, {})
-            replies = self._overlapped(script, keys, args, first)
+            replies = self._overlapped(command, call, first)
             if decided(list(replies.values())):
                 return self._in_order(replies, "not asked")
             return self._read_majority(call, decided, order, replies)
+        return self.send_all(command, call, decided=decided, grace=grace)
+
+    def send_all(
+        self,
+        command: Sequence[Any],
+        call: Callable[[redis.Redis], Any],
+        *,
+        decided: Callable[[list[Reply]], bool] | None = None,
+        grace: float = 0.0,
+    ) -> list[Reply]:
+        """Send one command to every node, with :meth:`fanout`'s contract.
+
+        ``command`` (name and arguments, as sent) goes to every healthy node before any
+        reply is read (:meth:`_overlapped`); a suspect node is called with ``call(client)``
+        on the shared pool instead, and so is a node that lost a script ``command`` runs."""
         suspects = [index for index, client in enumerate(self.clients) if suspect(client)]
         pending = {call_node(self.clients[index], call, self.clients[index]): index for index in suspects}
         healthy = [index for index in range(len(self.clients)) if index not in suspects]
-        return self._collect(pending, self._overlapped(script, keys, args, healthy), decided, grace)
+        return self._collect(pending, self._overlapped(command, call, healthy), decided, grace)
 
     def fanout(
         self,
@@ -263,15 +279,14 @@ class NodeSet:
         return [replies.get(index) or Reply(index, error=NodeTimeout(missing)) for index in range(len(self.clients))]
 
     def _overlapped(
-        self, script: Script, keys: Sequence[str], args: Sequence[Any], nodes: list[int]
+        self, command: Sequence[Any], call: Callable[[redis.Redis], Any], nodes: list[int]
     ) -> dict[int, Reply]:
-        """Send ``script`` to each of ``nodes``, then read their answers in turn.
+        """Send ``command`` to each of ``nodes``, then read their answers in turn.
 
         Every node's errors are handled as in any node call (:func:`pool.call_node`):
         counted, a timeout makes the node suspect, a broken connection is dropped. A
-        node that lost its scripts (it restarted empty) is called again the usual way,
-        which loads the script first."""
-        command = ("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[attr-defined]
+        node that lost its scripts (it restarted empty) is called again with ``call``,
+        which for a script loads it first."""
         sent: list[tuple[int, Any, BaseException | None]] = []
         for index in nodes:
             connection = None
@@ -284,9 +299,9 @@ class NodeSet:
         replies: dict[int, Reply] = {}
         for index, connection, failed in sent:
             client = self.clients[index]
-            future = call_node(client, _read_reply, client, connection, failed)
+            future = call_node(client, _read_reply, client, connection, failed, command[0])
             if isinstance(future.exception(), NoScriptError):
-                future = call_node(client, script, keys=keys, args=args, client=client)
+                future = call_node(client, call, client)
             replies[index] = _reply(index, future)
         return replies
 

@@ -1,8 +1,11 @@
 """How calls reach the Redis nodes: inline while a node is healthy, on a shared
 thread pool while it is suspect.
 
-Every stock step talks to all nodes (pottery's acquire, release and NextID, and our
-own scripts). pottery sends each call from a fresh thread pool; measured under load,
+Every stock step talks to all nodes. The steps that matter most (taking and releasing
+a lock, a fencing token, our own scripts) send one command to every healthy node before
+reading any reply (``NodeSet.send_all``, ``NodeRedlock``, ``NodeNextID``); the rest of
+pottery (``locked``, ``extend``) and every other fan-out go through :func:`call_node`.
+pottery sends each call from a fresh thread pool; measured under load,
 starting those threads and handing results between threads (each handoff can wait a
 whole GIL switch interval) cost more than the Redis work itself. A call to a healthy
 node on loopback takes about 0.1 ms, so calling the nodes one after another in the
