@@ -14,7 +14,7 @@ import contextlib
 import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -63,10 +63,7 @@ class NodeRedlock(Redlock):
         self._extension_num = 0
         started = time.monotonic()
         key, value, lifetime_ms = self.key, self._uuid, int(self.auto_release_time * 1000)
-
-        def won(replies: list[Reply]) -> bool:
-            return sum(1 for reply in replies if reply.ok and reply.value) >= self.nodes.quorum
-
+        won = _majority(self.nodes, lambda reply: bool(reply.value))
         replies = self.nodes.send_all(
             ("SET", key, value, "PX", lifetime_ms, "NX"),
             lambda client: client.set(key, value, px=lifetime_ms, nx=True),
@@ -84,21 +81,12 @@ class NodeRedlock(Redlock):
     _Redlock__acquire_masters = _acquire_masters
 
     def release(self, *, raise_on_redis_errors: bool | None = None) -> None:
-        script = cast(Script, self._release_script)
-        key, value = self.key, self._uuid
-
-        def released(replies: list[Reply]) -> bool:
-            return sum(1 for reply in replies if reply.ok and reply.value) >= self.nodes.quorum
-
-        replies = self.nodes.send_all(
-            ("EVALSHA", script.sha, 1, key, value),  # type: ignore[attr-defined]
-            lambda client: script(keys=(key,), args=(value,), client=client),
-            decided=released,
-        )
+        released = _majority(self.nodes, lambda reply: bool(reply.value))
+        replies = self.nodes.run_script(cast(Script, self._release_script), [self.key], [self._uuid], decided=released)
         if released(replies):
             return
         self._check_enough_masters_up(raise_on_redis_errors, _errors(replies))
-        raise ReleaseUnlockedLock(key, self.masters, redis_errors=_errors(replies))
+        raise ReleaseUnlockedLock(self.key, self.masters, redis_errors=_errors(replies))
 
     _Redlock__release = release
 
@@ -120,10 +108,7 @@ class NodeNextID(NextID):
 
     def _read(self) -> int:
         key = self.key
-
-        def agreed(replies: list[Reply]) -> bool:
-            return sum(1 for reply in replies if reply.ok) >= self.nodes.quorum
-
+        agreed = _majority(self.nodes, lambda reply: True)
         replies = self.nodes.send_all(("GET", key), lambda client: client.get(key), decided=agreed)
         if agreed(replies):
             return max(int(reply.value or b"0") for reply in replies if reply.ok)
@@ -131,22 +116,19 @@ class NodeNextID(NextID):
         raise QuorumNotAchieved(key, self.masters, redis_errors=_errors(replies))
 
     def _write(self, value: int) -> None:
-        script, key = cast(Script, self._set_id_script), self.key
-
-        def applied(replies: list[Reply]) -> bool:
-            return sum(1 for reply in replies if reply.ok and reply.value == value) >= self.nodes.quorum
-
-        replies = self.nodes.send_all(
-            ("EVALSHA", script.sha, 1, key, value),  # type: ignore[attr-defined]
-            lambda client: script(keys=(key,), args=(value,), client=client),
-            decided=applied,
-        )
+        applied = _majority(self.nodes, lambda reply: reply.value == value)
+        replies = self.nodes.run_script(cast(Script, self._set_id_script), [self.key], [value], decided=applied)
         if applied(replies):
             return
         self._check_enough_masters_up(None, _errors(replies))
-        raise QuorumNotAchieved(key, self.masters, redis_errors=_errors(replies))
+        raise QuorumNotAchieved(self.key, self.masters, redis_errors=_errors(replies))
 
     _NextID__current_id = property(_read, _write)
+
+
+def _majority(nodes: NodeSet, accepted: Callable[[Reply], bool]) -> Callable[[list[Reply]], bool]:
+    """A fan-out's ``decided``: a majority of the nodes gave a reply that is ``accepted``."""
+    return lambda replies: sum(1 for reply in replies if reply.ok and accepted(reply)) >= nodes.quorum
 
 
 def _errors(replies: list[Reply]) -> list[RedisError]:

@@ -173,22 +173,23 @@ class NodeSet:
 
     def run_script(
         self,
-        name: str,
-        keys: Sequence[str],
+        name: str | Script,
+        keys: Sequence[Any],
         args: Sequence[Any],
         *,
         decided: Callable[[list[Reply]], bool] | None = None,
         grace: float = 0.0,
         read: bool = False,
     ) -> list[Reply]:
-        """Run one registered Lua script on every node, with :meth:`fanout`'s contract.
+        """Run a Lua script on every node, with :meth:`fanout`'s contract: one of ours
+        by name, or any registered :class:`Script` (pottery's, say).
 
         The healthy nodes are sent the script all at once and then read one after
         another on the calling thread (:meth:`_overlapped`): one round trip for all of
         them rather than one per node, and one wait for the GIL rather than three. A
         read with ``decided`` goes to a majority first, and to the others only if that
         majority does not decide. Suspect nodes are still called on the shared pool."""
-        script = self.scripts[name]
+        script = self.scripts[name] if isinstance(name, str) else name
 
         def call(client: redis.Redis) -> Any:
             return script(keys=keys, args=args, client=client)
