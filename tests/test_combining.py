@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from cardshop.errors import SoldOut
 from cardshop.extensions import db
 from cardshop.models import Product, StockEntry
-from cardshop.stock.combine import Combiner, Sale
+from cardshop.stock.combine import Combiner, Sale, Signal
 from cardshop.stock.pool import NodeExecutor
 
 
@@ -131,3 +131,27 @@ def test_an_answered_sale_returns_once_its_leader_lets_go_of_the_lock() -> None:
     for thread in (leader, follower):
         thread.join(5)
     assert events.index("released") < events.index("returned b")
+
+
+def test_a_sale_signal_wakes_its_waiter_and_stays_raised() -> None:
+    signal = Signal()
+    assert not signal.is_set()
+    woke = threading.Event()
+
+    def waiter() -> None:
+        signal.wait()
+        woke.set()
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    assert not woke.wait(0.1)  # not raised yet: the waiter waits
+    signal.set()
+    signal.set()  # raising it twice is harmless
+    assert woke.wait(5)
+    thread.join(5)
+    signal.wait()  # stays raised for a later wait
+    assert signal.is_set()
+    signal.clear()
+    assert not signal.is_set()
+    signal.clear()  # lowering it twice as well
+    assert not signal.is_set()

@@ -1,7 +1,7 @@
 """SQLAlchemy models only: columns, relations and small pure helpers."""
 
 from .agent import Agent
-from .base import Base, DbSession, is_disconnect
+from .base import Base, DbSession, end_reads, is_disconnect
 from .catalog import CARRIERS, LEVELS, PhoneNumber, Product, StockEntry
 from .money import (
     BUCKETS,
@@ -48,5 +48,6 @@ __all__ = [
     "UpstreamSubmission",
     "Wallet",
     "Withdrawal",
+    "end_reads",
     "is_disconnect",
 ]

@@ -56,3 +56,12 @@ def created_at_column() -> Mapped[datetime]:
 # What services accept as a database session: a plain Session, or Flask-SQLAlchemy's
 # scoped db.session (which proxies one).
 DbSession: TypeAlias = Session | scoped_session[Any]
+
+
+def end_reads(session: DbSession) -> None:
+    """Roll back what ``session`` has read, without making a session to do so: most
+    orders of a flash sale read nothing before their sale, and a scoped session that
+    was never asked for is not built just to be rolled back."""
+    if isinstance(session, scoped_session) and not session.registry.has():
+        return
+    session.rollback()

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..errors import Busy, Conflict, Invalid, NotFound, NumberTaken
 from ..metrics import counts_orders
-from ..models import Agent, DbSession, Order, OrderEvent, PhoneNumber, Product
+from ..models import Agent, DbSession, Order, OrderEvent, PhoneNumber, Product, end_reads
 from ..models.order import STATUSES
 from ..stock import AlreadyApplied, SoldProduct, StockService
 from . import commissions, risk
@@ -30,6 +30,7 @@ from .risk import RiskRules
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ORDERS = cast(Table, Order.__table__)
 ORDER_EVENTS = cast(Table, OrderEvent.__table__)
+INSERT_ORDERS = insert(ORDERS)  # built once: a statement built per batch is hashed anew to find its compiled form
 # The first event of each order just inserted for a batch, found by idempotency key: one
 # statement, and the orders' ids never travel to Python (SQLite cannot return the ids
 # of a multi-row insert in order, so asking for them costs a statement per row).
@@ -139,7 +140,7 @@ def place_order(
     seller = _selling_agent(session, order.shop_code)
     if order.number:
         _check_number_free(session, terms.id, order.number)
-    session.rollback()  # no transaction is held open while waiting for a lock
+    end_reads(session)  # no transaction is held open while waiting for a lock
     writer = OrderWriter(order, idempotency_key, seller, now, rules or RiskRules())
     claim = _claim_number(stock, order, idempotency_key)
     try:
@@ -211,7 +212,7 @@ class OrderWriter:
         if plain:
             rows = [writers[i].values(product) for i in plain]
             connection = session.connection()  # Core statements: no ORM work for plain rows
-            connection.execute(insert(ORDERS), rows)
+            connection.execute(INSERT_ORDERS, rows)
             connection.execute(FIRST_EVENTS, {"keys": [row["idempotency_key"] for row in rows]})
             for i, row in zip(plain, rows, strict=True):
                 results[i] = Placed(row["order_no"], "submitted", STATUSES["submitted"])

@@ -39,6 +39,33 @@ HINT_SECONDS = 10.0
 QUIET_WAIT = 0.05  # longest an answered sale waits for its product's lock to be released
 
 
+class Signal:
+    """A flag one thread waits for and others raise: :class:`threading.Event`'s
+    ``set``, ``clear`` and ``wait`` for a single waiter, on one lock that is held while
+    the flag is down. Every order has one; an Event builds a Condition and a waiter
+    lock for each wait, a few times the cost, under the GIL the selling thread needs."""
+
+    __slots__ = ("_down",)
+
+    def __init__(self) -> None:
+        self._down = threading.Lock()
+        self._down.acquire()
+
+    def set(self) -> None:
+        with contextlib.suppress(RuntimeError):  # raised already
+            self._down.release()
+
+    def clear(self) -> None:
+        self._down.acquire(blocking=False)
+
+    def is_set(self) -> bool:
+        return not self._down.locked()
+
+    def wait(self) -> None:
+        with self._down:  # taken once raised, and handed straight back: it stays raised
+            pass
+
+
 @dataclass(eq=False)
 class Sale:
     """One order's claim on stock, waiting to be sold in a batch."""
@@ -49,7 +76,7 @@ class Sale:
     result: Any = None
     error: BaseException | None = None
     settled: bool = False
-    done: threading.Event = field(default_factory=threading.Event)
+    done: Signal = field(default_factory=Signal)
     lead: bool = False
 
     def succeed(self, result: Any) -> None:

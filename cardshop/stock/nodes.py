@@ -28,7 +28,7 @@ from redis.connection import Connection, UnixDomainSocketConnection
 from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
-from .pool import call_node, number_nodes, suspect
+from .pool import call_node, number_nodes, suspect, watched
 
 LUA_SCRIPTS = ("reserve", "unreserve", "sync", "fence_floor", "peek", "hold", "unhold", "held", "handoff", "unwait")
 
@@ -300,10 +300,13 @@ class NodeSet:
         replies: dict[int, Reply] = {}
         for index, connection, failed in sent:
             client = self.clients[index]
-            future = call_node(client, _read_reply, client, connection, failed, command[0])
-            if isinstance(future.exception(), NoScriptError):
-                future = call_node(client, call, client)
-            replies[index] = _reply(index, future)
+            try:  # inline, as call_node runs a healthy node's call, without a Future around it
+                value = watched(client, _read_reply, client, connection, failed, command[0])
+                replies[index] = Reply(index, value=value)
+            except NoScriptError:
+                replies[index] = _reply(index, call_node(client, call, client))
+            except Exception as error:  # noqa: BLE001 - every node error is data here
+                replies[index] = Reply(index, error=error)
         return replies
 
     def _read_order(self) -> list[int]:

@@ -69,16 +69,18 @@ def suspect(client: redis.Redis) -> bool:
 def call_node(node: redis.Redis, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
     """Run ``fn`` against ``node``: inline when healthy, on the pool when suspect."""
     if suspect(node):
-        return shared_pool().submit(_watched, node, fn, *args, **kwargs)
+        return shared_pool().submit(watched, node, fn, *args, **kwargs)
     future: concurrent.futures.Future[Any] = concurrent.futures.Future()
     try:
-        future.set_result(_watched(node, fn, *args, **kwargs))
+        future.set_result(watched(node, fn, *args, **kwargs))
     except Exception as error:  # noqa: BLE001 - the caller reads errors from the future
         future.set_exception(error)
     return future
 
 
-def _watched(node: redis.Redis, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+def watched(node: redis.Redis, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``fn`` against ``node`` here and now, counting its errors; a timeout makes the
+    node suspect."""
     try:
         return fn(*args, **kwargs)
     except redis.RedisError as error:

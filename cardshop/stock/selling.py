@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 STOCK_ENTRIES = cast(Table, StockEntry.__table__)
 PRODUCTS = cast(Table, Product.__table__)
+INSERT_ENTRIES = insert(STOCK_ENTRIES)
 MARKER_TTL = 24 * 3600  # how long a node remembers an applied order key
 
 # The guarded sale of a batch: the statement that makes an oversell impossible whatever
@@ -252,7 +253,7 @@ class BatchSale:
                     }
                 )
             if entries:
-                session.execute(insert(STOCK_ENTRIES), entries)  # Core: no ORM bookkeeping for the ledger
+                session.connection().execute(INSERT_ENTRIES, entries)  # Core: no ORM bookkeeping for the ledger
             session.commit()
             return written
         except SQLAlchemyError as error:
