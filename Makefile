@@ -6,7 +6,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test test-fast test-pg migration migration-add lint format bench bench-pages clean
+.PHONY: install run test test-fast test-pg migration migration-add lint format bench bench-pages bench-instructions clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,11 @@ clean:
 # Benchmark: own nodes, database and gunicorn; prints a table, writes bench-results/*.json.
 bench: install
 	$(BIN)/python -m tests.perf.bench $(BENCH_ARGS)
+
+# Instructions per request under callgrind, which do not drift with the machine's speed
+# (needs valgrind): make bench-instructions INSTRUCTIONS_ARGS="--tree /tmp/old-checkout"
+bench-instructions: install
+	$(BIN)/python -m tests.perf.instructions $(INSTRUCTIONS_ARGS)
 
 # The pages that grow with the data, on a seeded database (flask --app wsgi cardshop seed-large):
 #   make bench-pages DATABASE_URL=sqlite:///instance/cardshop.db
