@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from cardshop.extensions import db
 from cardshop.models import Order, Product, StockEntry
+from cardshop.stock.selling import marker_key
 
 from .support import order_payload
 
@@ -79,3 +80,20 @@ def test_same_key_with_a_different_order_is_refused(client, make_product) -> Non
     response = client.post("/api/orders", json=order_payload("T-1", 2), headers={"Idempotency-Key": "k"})
     assert response.status_code == 409
     assert response.json["error"] == "conflict"
+
+
+def test_a_replay_the_nodes_forgot_still_finds_its_order(client, make_product, stock) -> None:
+    """The nodes lost the order's key (they restarted empty, say), so the replay passes the
+    counters; the risk rules then see the first order of the same person. The customer
+    still gets that first order back (I5), and no unit stays taken."""
+    make_product("T-1", stock_total=5)
+    first = client.post("/api/orders", json=order_payload("T-1", 1), headers={"Idempotency-Key": "again"})
+    assert first.status_code == 201
+    stock.nodes.fanout(lambda node: node.delete(marker_key("T-1", "again")))
+    replay = client.post("/api/orders", json=order_payload("T-1", 1), headers={"Idempotency-Key": "again"})
+    assert replay.status_code == 200
+    assert replay.json["order_no"] == first.json["order_no"]
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count(Order.id))) == 1
+    assert db.session.scalar(select(Product.stock_sold)) == 1
+    assert stock.counters(["T-1"]) == [[4], [4], [4]]

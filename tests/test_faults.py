@@ -11,18 +11,22 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 
 import pytest
 import requests
 from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from cardshop.errors import Busy
 from cardshop.extensions import db
 from cardshop.models import Order, Product, StockEntry
+from cardshop.services import order_input
+from cardshop.services.orders import OrderWriter
+from cardshop.services.risk import RiskRules
 from cardshop.stock.combine import Sale
 from cardshop.stock.locks import Fence
-from cardshop.stock.selling import BatchSale, GuardRefused
+from cardshop.stock.selling import BatchSale, GuardRefused, marker_key
 
 from .support import ROOT, order_payload
 from .test_gunicorn_race import hammer
@@ -273,3 +277,33 @@ def test_the_ledger_counts_down_only_the_sales_a_batch_wrote(app, make_product, 
     assert [(entry.note, entry.available_after) for entry in entries] == [("a", 9), ("c", 8)]
     assert sold("HOT") == 2
     assert stock.counters(["HOT"]) == [[8], [8], [8]]
+
+
+def test_a_batch_whose_rows_cannot_go_in_together_is_written_one_by_one(app, make_product, stock, caplog) -> None:
+    """A replay whose key the nodes forgot (they restarted empty, say) passes the counters
+    and meets the unique key in the database: the batch insert fails as a whole. The
+    batch is written again order by order, so only the replay fails and gives its unit
+    back; the others are sold."""
+    make_product("HOT", stock_total=10)
+    rules = RiskRules()
+
+    def writer(key: str, n: int) -> Sale:
+        order = order_input.parse(order_payload("HOT", n), max_qty=5)
+        return Sale(1, key, OrderWriter(order, key, (None, None), datetime.now(UTC), rules))
+
+    with stock.locks.hold("stock:HOT") as fence:
+        first = [writer("k-1", 1)]
+        assert BatchSale(stock, "HOT", first).sell(fence)
+    assert first[0].error is None
+    stock.nodes.fanout(lambda client: client.delete(marker_key("HOT", "k-1")))  # the nodes forget the key
+
+    with stock.locks.hold("stock:HOT") as fence:
+        sales = [writer("k-2", 2), writer("k-1", 4), writer("k-3", 3)]  # k-1 again, for another customer
+        assert BatchSale(stock, "HOT", sales).sell(fence)
+    assert "fell back to one by one" in caplog.text
+    assert [sale.error is None for sale in sales] == [True, False, True]
+    assert isinstance(sales[1].error, IntegrityError)  # the caller looks up the first order by its key
+    assert orders() == 3 and sold("HOT") == 3
+    assert stock.counters(["HOT"]) == [[7], [7], [7]]
+    entries = db.session.scalars(select(StockEntry).where(StockEntry.kind == "sale").order_by(StockEntry.id)).all()
+    assert [(entry.note, entry.available_after) for entry in entries] == [("k-1", 9), ("k-2", 8), ("k-3", 7)]

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Table, bindparam, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import Busy, Conflict, Invalid, NotFound, NumberTaken
+from ..errors import Busy, Conflict, Invalid, NotFound, NumberTaken, RiskRefused
 from ..metrics import counts_orders
 from ..models import Agent, DbSession, Order, OrderEvent, PhoneNumber, Product, end_reads
 from ..models.order import STATUSES
@@ -277,6 +277,14 @@ def _sell(session: DbSession, stock: StockService, writer: OrderWriter) -> tuple
     order, key = writer.order, writer.idempotency_key
     try:
         return stock.reserve(order.sku, order.qty, key, writer, checked=True), True
+    except RiskRefused:
+        # A replay whose key the nodes forgot (they restarted empty) passes the counters
+        # and then meets its own first order in the risk rules: give that order back.
+        session.rollback()
+        earlier = existing_order(session, key, order)
+        if earlier is not None:
+            return Placed.of(earlier), False
+        raise
     except (AlreadyApplied, IntegrityError) as error:
         session.rollback()
         # The key was sold before (a replay), or is being sold right now by a twin

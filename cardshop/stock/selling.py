@@ -2,8 +2,9 @@
 
 Under the product's lock and one fencing token: reserve.lua on every node, the
 majority's answer decides each order, nodes that answered differently are repaired;
-then one database transaction with the guarded update, each order's rows in its own
-savepoint, and the ledger; whatever did not reach the database is given back.
+then one database transaction with the guarded update, the orders' rows (together,
+or each in its own savepoint when together fails) and the ledger; whatever did not
+reach the database is given back.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from .. import metrics
 from ..errors import Busy, DatabaseUnavailable, SoldOut, StockUnavailable
@@ -79,6 +80,10 @@ class AlreadyApplied(Exception):
 
 class Resync(Exception):
     """The nodes disagree: rewrite them from the database and try once more."""
+
+
+class WriteApart(Exception):
+    """The batch's rows failed to go in together: write them one by one instead."""
 
 
 class GuardRefused(Exception):
@@ -201,19 +206,29 @@ class BatchSale:
         return True
 
     def write_rows(self, taken: list[Sale], fence: Fence) -> dict[Sale, Any]:
-        """One transaction: the guarded update, then the sales' rows (see _write_rows)."""
-        with write_turns.turn(self.service.session):
-            return self._write_rows(taken, fence)
+        """One transaction: the guarded update, then the sales' rows (see _write_rows).
 
-    def _write_rows(self, taken: list[Sale], fence: Fence) -> dict[Sale, Any]:
+        The rows go in together (``write_many``), with no savepoint around them. If that
+        fails as a whole (a duplicate key, say), the transaction is rolled back and done
+        again with each sale in a savepoint of its own, so only the offending one fails.
+        A savepoint costs two statements and the session's nested-transaction work on
+        every batch, and the whole-batch failure is rare (a replay whose key the nodes
+        forgot, or two processes drawing the same order number)."""
+        with write_turns.turn(self.service.session):
+            try:
+                return self._write_rows(taken, fence, together=True)
+            except WriteApart as apart:
+                log.info("batch write of %d sales for %s fell back to one by one: %s", len(taken), self.sku, apart)
+                return self._write_rows(taken, fence, together=False)
+
+    def _write_rows(self, taken: list[Sale], fence: Fence, *, together: bool) -> dict[Sale, Any]:
         session = self.service.session
         total = sum(sale.qty for sale in taken)
         try:
-            sold = (
-                session.connection()
-                .execute(GUARDED_SALE, {"sale_sku": self.sku, "sale_qty": total, "sale_token": fence.token})
-                .first()
-            )
+            connection = session.connection()
+            sold = connection.execute(
+                GUARDED_SALE, {"sale_sku": self.sku, "sale_qty": total, "sale_token": fence.token}
+            ).first()
             if sold is None:
                 fence_now = session.scalar(select(Product.fence_token).where(Product.sku == self.sku))
                 session.rollback()
@@ -223,8 +238,9 @@ class BatchSale:
             for prepare, sales in _hooks(taken, "prepare"):
                 prepare(session, product, [sale.record for sale in sales])
             written: dict[Sale, Any] = {}
-            for write_many, sales in _hooks(taken, "write_many"):
-                self.write_together(session, product, write_many, sales, written)
+            if together:
+                for write_many, sales in _hooks(taken, "write_many"):
+                    self.write_together(session, product, write_many, sales, written)
             for sale in taken:
                 if not sale.settled and sale not in written:
                     try:
@@ -234,7 +250,7 @@ class BatchSale:
                         sale.fail(error)
             unsold = total - sum(sale.qty for sale in written)
             if unsold:
-                session.connection().execute(
+                connection.execute(
                     update(PRODUCTS)
                     .where(PRODUCTS.c.id == product.id)
                     .values(stock_sold=PRODUCTS.c.stock_sold - unsold)
@@ -253,9 +269,12 @@ class BatchSale:
                     }
                 )
             if entries:
-                session.connection().execute(INSERT_ENTRIES, entries)  # Core: no ORM bookkeeping for the ledger
+                connection.execute(INSERT_ENTRIES, entries)  # Core: no ORM bookkeeping for the ledger
             session.commit()
             return written
+        except WriteApart:
+            session.rollback()
+            raise
         except SQLAlchemyError as error:
             session.rollback()
             if is_disconnect(error):
@@ -266,17 +285,14 @@ class BatchSale:
     def write_together(
         session: DbSession, product: SoldProduct, write_many: Callable[..., list[Any]], sales: list[Sale], written: dict
     ) -> None:
-        """Write these sales' rows with their records' ``write_many`` in one savepoint.
-        If it fails as a whole (a duplicate key, say), the sales are left unsettled and
-        are written one by one instead, so only the offending one fails."""
+        """Write these sales' rows with their records' ``write_many``; raises WriteApart
+        if it fails as a whole (see :meth:`write_rows`)."""
         try:
-            with session.begin_nested():
-                results = write_many(session, product, [sale.record for sale in sales])
+            results = write_many(session, product, [sale.record for sale in sales])
         except SQLAlchemyError as error:
             if is_disconnect(error):
                 raise
-            log.info("batch write of %d sales for %s fell back to one by one: %s", len(sales), product.sku, error)
-            return
+            raise WriteApart(str(error.orig if isinstance(error, DBAPIError) else error)) from error
         for sale, result in zip(sales, results, strict=True):
             if isinstance(result, BaseException):
                 sale.fail(result)

@@ -140,8 +140,9 @@ class StockService:
         class of ``record`` has a ``prepare(session, product, records)`` classmethod, it
         runs once per batch before the records (checks read in one query for all); if
         it has ``write_many(session, product, records)``, that writes the batch's rows
-        in one savepoint, returning each record's result or the exception that refused
-        it, and the records are called one by one only if it fails as a whole.
+        together, returning each record's result or the exception that refused it; if
+        it fails as a whole, the transaction is done again with the records called one
+        by one, each in its own savepoint.
         Raises SoldOut, Busy, StockUnavailable, AlreadyApplied (the order key was sold
         before), DatabaseUnavailable, or whatever ``record`` raised; in every case the
         stock is given back. ``checked``: the caller ran :meth:`refuse_if_sold_out` already.

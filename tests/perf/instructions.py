@@ -160,7 +160,7 @@ def main() -> None:
     for tree in trees:
         for kind in args.kinds.split(","):
             unit = " per order" if kind == "batch" else " per request"
-            print(f"{str(tree):<40} {kind:<8} {measure(tree, kind):>14,.0f}{unit}", flush=True)
+            print(f"{tree!s:<40} {kind:<8} {measure(tree, kind):>14,.0f}{unit}", flush=True)
 
 
 if __name__ == "__main__":
