@@ -19,6 +19,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -291,6 +292,7 @@ def main() -> int:
         help="measure the order rows this many times, in turn, and show the median run of each",
     )
     parser.add_argument("--output", default=str(ROOT / "bench-results"))
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (database, logs) after the run")
     args = parser.parse_args()
     # Rows take their buyers from disjoint ranges of ID numbers; past 15 rows the ranges
     # would meet again (see load.id_card).
@@ -371,6 +373,10 @@ def main() -> int:
         if "baseline" in wanted:
             rows += lock_baselines(stack.urls, database_url, args.baseline_processes, args.seconds)
         check = invariant_check(stack.urls, database_url)
+    if args.keep:
+        print(f"work directory kept: {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)  # kept when the run failed: gunicorn's logs are there
 
     ceiling = next((r["per_second"] for r in rows if r["row"].startswith("ceiling")), 0.0)
     baseline = next((r["per_second"] for r in rows if r["row"] == "baseline: pottery default"), 0.0)

@@ -29,6 +29,7 @@ import argparse
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -130,6 +131,7 @@ def work(kind: str, count: int) -> None:
             counting(False)
             print(json.dumps({"kind": kind, "count": count, "cpu_seconds": cpu}))
         runtime.runtime(app).close()
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def measure(tree: Path, kind: str) -> float:
