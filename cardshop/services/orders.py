@@ -277,18 +277,12 @@ def _sell(session: DbSession, stock: StockService, writer: OrderWriter) -> tuple
     order, key = writer.order, writer.idempotency_key
     try:
         return stock.reserve(order.sku, order.qty, key, writer, checked=True), True
-    except RiskRefused:
-        # A replay whose key the nodes forgot (they restarted empty) passes the counters
-        # and then meets its own first order in the risk rules: give that order back.
-        session.rollback()
-        earlier = existing_order(session, key, order)
-        if earlier is not None:
-            return Placed.of(earlier), False
-        raise
-    except (AlreadyApplied, IntegrityError) as error:
+    except (AlreadyApplied, IntegrityError, RiskRefused) as error:
         session.rollback()
         # The key was sold before (a replay), or is being sold right now by a twin
-        # request: find the first order, waiting a little for one in flight.
+        # request: find the first order, waiting a little for one in flight. A replay
+        # whose key the nodes forgot (they restarted empty) passes the counters and then
+        # meets its own first order in the risk rules or the unique key.
         waits = REPLAY_WAITS if isinstance(error, AlreadyApplied) else ()
         for wait in (*waits, None):
             earlier = existing_order(session, key, order)
@@ -298,6 +292,8 @@ def _sell(session: DbSession, stock: StockService, writer: OrderWriter) -> tuple
                 break
             session.rollback()
             time.sleep(wait)
+        if isinstance(error, RiskRefused):
+            raise
         if order.number and isinstance(error, IntegrityError):
             raise NumberTaken() from None
         raise Busy() from None
