@@ -373,10 +373,10 @@ def main() -> int:
         if "baseline" in wanted:
             rows += lock_baselines(stack.urls, database_url, args.baseline_processes, args.seconds)
         check = invariant_check(stack.urls, database_url)
-    if args.keep:
+    if args.keep or not check["ok"]:
         print(f"work directory kept: {workdir}")
     else:
-        shutil.rmtree(workdir, ignore_errors=True)  # kept when the run failed: gunicorn's logs are there
+        shutil.rmtree(workdir, ignore_errors=True)  # also kept when the run failed: gunicorn's logs are there
 
     ceiling = next((r["per_second"] for r in rows if r["row"].startswith("ceiling")), 0.0)
     baseline = next((r["per_second"] for r in rows if r["row"] == "baseline: pottery default"), 0.0)
