@@ -2,7 +2,8 @@
 
 Starts three local Redis nodes unless REDIS_URLS is set, runs the migrations, loads the
 demo catalogue on first use (or reloads the counters from the database otherwise),
-then serves under gunicorn until Ctrl-C, and stops the nodes.
+then serves under gunicorn until Ctrl-C (or SIGTERM, SIGHUP: what a terminal closing,
+``kill`` or a supervisor sends), and stops gunicorn and the nodes.
 """
 
 from __future__ import annotations
@@ -35,9 +36,14 @@ def prepare() -> None:
 
 
 def main() -> int:
+    # Python's default SIGTERM ends the process at once, without its finally blocks: the
+    # nodes (in sessions of their own) and gunicorn would go on running, orphaned.
+    for stop in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, signal.default_int_handler)
     stack = None
     if not os.environ.get("REDIS_URLS"):
-        stack = EmbeddedStack(3, workdir=Path(PROJECT_ROOT) / "instance" / "redis").start()
+        instance = Path(os.environ.get("CARDSHOP_INSTANCE_PATH") or Path(PROJECT_ROOT) / "instance")
+        stack = EmbeddedStack(3, workdir=instance / "redis").start()
         os.environ["REDIS_URLS"] = ",".join(stack.urls)
         print(f"embedded Redis nodes: {os.environ['REDIS_URLS']}")
     try:

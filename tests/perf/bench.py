@@ -16,6 +16,7 @@ of the ceiling printed below it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
@@ -28,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import redis
 from sqlalchemy import func, select
 
 from cardshop import create_app, metrics, runtime
@@ -69,16 +71,37 @@ def stock_figures(before: dict[str, float], after: dict[str, float], seconds: fl
     }
 
 
-def cpu_seconds(pids: list[int]) -> dict[int, float]:
-    """User plus system CPU time each process has used so far (Linux /proc)."""
+def usage(pids: list[int]) -> dict[int, tuple[float, int]]:
+    """Per process so far (Linux /proc): user plus system CPU seconds, and context
+    switches over all its threads. A thread switches each time it waits (for a node, a
+    lock, the GIL, a socket) and is woken again; under load each of those costs CPU
+    that instruction counts in one thread do not show."""
     used = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            switches = 0
+            for status in Path(f"/proc/{pid}/task").glob("*/status"):
+                with contextlib.suppress(OSError):  # a thread that ended meanwhile
+                    for line in status.read_text().splitlines():
+                        if "ctxt_switches:" in line:  # voluntary and nonvoluntary
+                            switches += int(line.split()[1])
         except OSError:
             continue
-        used[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+        used[pid] = ((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), switches)  # utime, stime
     return used
+
+
+def node_commands(urls: list[str]) -> int:
+    """Commands the three nodes have run so far, all together (each INFO counts one)."""
+    total = 0
+    for url in urls:
+        client = redis.Redis.from_url(url, socket_timeout=2)
+        try:
+            total += int(client.info("stats")["total_commands_processed"])
+        finally:
+            client.close()
+    return total
 
 
 def row(name: str, result: Result, seconds: float, success: str) -> dict[str, Any]:
@@ -107,6 +130,10 @@ def merged_ceiling(measured: list[dict[str, Any]], seconds: float) -> dict[str, 
     result["ceiling_runs"] = [one["per_second"] for one in measured]
     cpu = [one["worker_cpu_ms"] for one in measured]
     result["worker_cpu_ms"] = round(sum(cpu) / len(cpu), 2)
+    switches = [one["worker_switches"] for one in measured]
+    result["worker_switches"] = round(sum(switches) / len(switches), 1)
+    commands = [one["node_commands"] for one in measured]
+    result["node_commands"] = round(sum(commands) / len(commands), 1)
     return result
 
 
@@ -194,14 +221,15 @@ def lock_baselines(urls: list[str], database_url: str, processes: int, seconds: 
 
     rows = []
     for name, measure in (
-        ("baseline: pottery default", lambda: anchor(urls, processes, seconds)),
-        ("baseline: pottery, inline calls", lambda: anchor(urls, processes, seconds, cardshop_executor=True)),
-        ("baseline: stock service", stock_service),
+        ("pottery default", lambda: anchor(urls, processes, seconds)),
+        ("pottery, inline calls", lambda: anchor(urls, processes, seconds, cardshop_executor=True)),
+        ("stock service", stock_service),
     ):
         total = measure()
         rows.append(
             {
-                "row": name,
+                "row": f"baseline: {name} ({processes} proc)",
+                "anchor": name == "pottery default",
                 "requests": total,
                 "per_second": round(total / seconds, 1),
                 "ok_per_second": round(total / seconds, 1),
@@ -243,8 +271,8 @@ def invariant_check(urls: list[str], database_url: str) -> dict[str, Any]:
 
 def print_table(rows: list[dict[str, Any]], ceiling: float, baseline: float) -> None:
     print(
-        f"\n{'row':<32}{'req/s':>9}{'ok/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'% ceil':>8}{'x base':>8}"
-        f"{'batch':>7}{'lock ms':>9}{'cpu ms':>8}  codes"
+        f"\n{'row':<42}{'req/s':>9}{'ok/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'% ceil':>8}{'x base':>8}"
+        f"{'batch':>7}{'lock ms':>9}{'cpu ms':>8}{'switch':>8}{'node cmds':>10}  codes"
     )
     for r in rows:
         own = r.get("ceiling_per_second") or ceiling
@@ -258,10 +286,10 @@ def print_table(rows: list[dict[str, Any]], ceiling: float, baseline: float) -> 
             return "-" if value is None else f"{value:.2f}"
 
         print(
-            f"{r['row']:<32}{r['per_second']:>9.0f}{r['ok_per_second']:>9.0f}{ms(r['p50_ms']):>9}"
+            f"{r['row']:<42}{r['per_second']:>9.0f}{r['ok_per_second']:>9.0f}{ms(r['p50_ms']):>9}"
             f"{ms(r['p95_ms']):>9}{ms(r['p99_ms']):>9}{share:>8}{times:>8}"
             f"{ms(r.get('batch_orders')):>7}{ms(r.get('lock_held_ms')):>9}{cpu(r.get('worker_cpu_ms')):>8}"
-            f"  {r['codes']}"
+            f"{ms(r.get('worker_switches')):>8}{ms(r.get('node_commands')):>10}  {r['codes']}"
         )
 
 
@@ -270,7 +298,11 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--driver-processes", type=int, default=4)
-    parser.add_argument("--baseline-processes", type=int, default=16)
+    parser.add_argument(
+        "--baseline-processes",
+        type=int,
+        help="processes driving the lock baselines (default: --clients, as many contenders as the HTTP rows have)",
+    )
     parser.add_argument(
         "--workers",
         type=int,
@@ -327,7 +359,8 @@ def main() -> int:
 
             def measure(name: str, kind: str, skus: list[str], success: str, seed: int) -> dict[str, Any]:
                 before = metrics.totals(str(metrics_dir))
-                cpu_before = cpu_seconds(server.worker_pids())
+                used_before = usage(server.worker_pids())
+                commands_before = node_commands(stack.urls)
                 result = drive(
                     server.url,
                     kind,
@@ -340,9 +373,14 @@ def main() -> int:
                 measured = row(name, result, args.seconds, success)
                 measured.update(stock_figures(before, metrics.totals(str(metrics_dir)), args.seconds))
                 # Listed again at the end: a worker restarted meanwhile counts whole.
-                cpu_after = cpu_seconds(server.worker_pids())
-                used = sum(seconds - cpu_before.get(pid, 0.0) for pid, seconds in cpu_after.items())
-                measured["worker_cpu_ms"] = round(used / max(1, result.requests) * 1000, 2)
+                used_after = usage(server.worker_pids())
+                commands = node_commands(stack.urls) - commands_before
+                requests = max(1, result.requests)
+                cpu = sum(seconds - used_before.get(pid, (0.0, 0))[0] for pid, (seconds, _) in used_after.items())
+                switches = sum(count - used_before.get(pid, (0.0, 0))[1] for pid, (_, count) in used_after.items())
+                measured["worker_cpu_ms"] = round(cpu / requests * 1000, 2)
+                measured["worker_switches"] = round(switches / requests, 1)
+                measured["node_commands"] = round(commands / requests, 1)
                 measured["result"] = result
                 return measured
 
@@ -371,7 +409,8 @@ def main() -> int:
         finally:
             server.stop()
         if "baseline" in wanted:
-            rows += lock_baselines(stack.urls, database_url, args.baseline_processes, args.seconds)
+            processes = args.baseline_processes or args.clients
+            rows += lock_baselines(stack.urls, database_url, processes, args.seconds)
         check = invariant_check(stack.urls, database_url)
     if args.keep or not check["ok"]:
         print(f"work directory kept: {workdir}")
@@ -379,7 +418,7 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)  # also kept when the run failed: gunicorn's logs are there
 
     ceiling = next((r["per_second"] for r in rows if r["row"].startswith("ceiling")), 0.0)
-    baseline = next((r["per_second"] for r in rows if r["row"] == "baseline: pottery default"), 0.0)
+    baseline = next((r["per_second"] for r in rows if r.get("anchor")), 0.0)
     print(
         f"cardshop bench: {args.clients} clients, {args.seconds:.0f}s per row, "
         f"gunicorn {args.workers or 'default'} workers x {args.threads or 'default'} threads, "
