@@ -79,8 +79,8 @@ def order_body(sku: str, n: int) -> bytes:
 
 # Request numbers: a row owns ROW_SPAN of them, a driver process PROCESS_SPAN, a client
 # THREAD_SPAN, so every request of a run has its own key, phone and ID number.
-THREAD_SPAN = 100_000
-PROCESS_SPAN = 10_000_000
+THREAD_SPAN = 50_000
+PROCESS_SPAN = 3_000_000
 ROW_SPAN = 50_000_000
 
 
