@@ -10,13 +10,12 @@ from collections.abc import Iterator
 
 import pottery.nextid
 import pottery.redlock
-import pytest
 from sqlalchemy import func, select
 
-from cardshop.errors import SoldOut, StockUnavailable
+from cardshop.errors import SoldOut
 from cardshop.extensions import db
 from cardshop.models import Product, StockEntry
-from cardshop.stock.combine import Check, Combiner, Sale, Signal
+from cardshop.stock.combine import Combiner, Sale, Signal
 from cardshop.stock.pool import NodeExecutor
 
 
@@ -158,83 +157,22 @@ def test_a_sale_signal_wakes_its_waiter_and_stays_raised() -> None:
     assert not signal.is_set()
 
 
-def test_checks_queued_during_a_read_share_the_next_one() -> None:
-    """A check never takes an answer from a read that began before it was queued: the
-    checks that queue while one read is under way are settled together by the next."""
+def test_sales_answered_by_a_batch_that_holds_no_lock_are_woken_at_its_end() -> None:
+    """more() sets its answered sales aside for the lock's release; a sell_batch that
+    holds no lock through holding() still wakes them, when it returns."""
     combiner = Combiner()
-    reads: list[list[str]] = []
-    first_in = threading.Event()
-    release = threading.Event()
+    waiting = Sale(1, "b", lambda s, p: None)  # queued behind the leader's batch
 
-    def read(sku: str, checks: list[Check]) -> None:
-        reads.append([check.order_key for check in checks])
-        if len(reads) == 1:
-            first_in.set()
-            release.wait(5)
-        for check in checks:
-            if check.order_key == "sold-before":
-                check.passed()
-            else:
-                check.fail(SoldOut())
+    def sell(sku: str, sales: list[Sale]) -> None:
+        combiner._queues[sku].append(waiting)
+        for sale in sales:
+            sale.succeed(sale.order_key)
+        batch = combiner.more(sku, sales)
+        assert batch == [waiting]
+        waiting.succeed("b")
+        assert combiner.more(sku, batch) == []
+        assert not waiting.done.is_set()  # answered, set aside
 
-    outcomes: dict[str, str] = {}
-
-    def ask(key: str) -> None:
-        try:
-            combiner.check("P", Check(1, key), read)
-            outcomes[key] = "passed"
-        except SoldOut:
-            outcomes[key] = "sold_out"
-
-    leader = threading.Thread(target=ask, args=("a",))
-    leader.start()
-    first_in.wait(5)
-    followers = [threading.Thread(target=ask, args=(key,)) for key in ("b", "sold-before", "c")]
-    for thread in followers:
-        thread.start()
-    while len(combiner._checks.get("P", [])) < 3:
-        time.sleep(0.001)
-    release.set()
-    for thread in [leader, *followers]:
-        thread.join(5)
-    assert reads == [["a"], ["b", "sold-before", "c"]]
-    assert outcomes == {"a": "sold_out", "b": "sold_out", "sold-before": "passed", "c": "sold_out"}
-    assert not combiner._checks and not combiner._checking
-
-
-def test_a_failed_read_fails_every_check_it_was_for() -> None:
-    combiner = Combiner()
-
-    def read(sku: str, checks: list[Check]) -> None:
-        raise StockUnavailable()
-
-    with pytest.raises(StockUnavailable):
-        combiner.check("P", Check(1, "a"), read)
-    assert not combiner._checking  # the next check leads a read of its own
-    with pytest.raises(StockUnavailable):
-        combiner.check("P", Check(1, "b"), read)
-
-
-def test_one_read_of_the_nodes_settles_each_check_by_its_own_marker(app, make_product, stock) -> None:
-    """Sold out for the new keys, but the replay of an order that was sold goes on (to
-    find its order), and a check for fewer units than are left goes on too."""
-    make_product("LAST", stock_total=3)
-    stock.reserve("LAST", 2, "sold-before", lambda session, product: None)
-    stock.combiner._left.clear()  # no hint: the check reads the nodes
-    calls: list[list[str]] = []
-    run_script = stock.nodes.run_script
-
-    def counted(name, keys, args, **options):  # type: ignore[no-untyped-def]
-        calls.append(list(keys))
-        return run_script(name, keys, args, **options)
-
-    stock.nodes.run_script = counted  # type: ignore[method-assign]
-    checks = [Check(2, "new-1"), Check(2, "sold-before"), Check(1, "new-2"), Check(5, "new-3")]
-    stock._read_checks("LAST", checks)
-    assert len(calls) == 1 and len(calls[0]) == 5  # the counter and four markers, in one call
-    assert [type(check.error).__name__ if check.error else "passed" for check in checks] == [
-        "SoldOut",
-        "passed",
-        "passed",
-        "SoldOut",
-    ]
+    assert combiner.sell("P", Sale(1, "a", lambda s, p: None), sell) == "a"
+    assert waiting.done.is_set() and waiting.outcome() == "b"
+    assert not combiner._answered

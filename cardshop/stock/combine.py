@@ -90,25 +90,6 @@ class Sale:
         return self.result
 
 
-@dataclass(eq=False)
-class Check:
-    """One request's sold-out check, waiting to share one read of the nodes with the
-    other checks of its product in this process (see :meth:`Combiner.check`)."""
-
-    qty: int
-    order_key: str
-    error: BaseException | None = None
-    settled: bool = False
-    done: Signal = field(default_factory=Signal)
-    lead: bool = False
-
-    def fail(self, error: BaseException) -> None:
-        self.error, self.settled = error, True
-
-    def passed(self) -> None:
-        self.settled = True
-
-
 class Combiner:
     def __init__(self, max_batch: int = MAX_BATCH) -> None:
         self.max_batch = max_batch
@@ -119,8 +100,6 @@ class Combiner:
         self._answered: dict[str, list[Sale]] = {}  # answered under a held lock, not yet woken
         self._turn = threading.BoundedSemaphore(SALES_AT_ONCE)
         self._left: dict[str, tuple[int, float]] = {}
-        self._checks: dict[str, list[Check]] = {}
-        self._checking: set[str] = set()
 
     def note_left(self, sku: str, avail: int) -> None:
         """Remember what the nodes agreed is left after a batch."""
@@ -165,50 +144,6 @@ class Combiner:
             for waiting in batch:
                 waiting.done.set()
         return sale.outcome()
-
-    def check(self, sku: str, check: Check, read: Callable[[str, list[Check]], None]) -> None:
-        """Queue ``check``; if no read of this product's counters is under way, read
-        for every check queued meanwhile; raise what this check's answer was.
-
-        ``read(sku, checks)`` settles each check (passed, or failed with SoldOut, say)
-        from one read of the nodes that began after every one of them was queued: a
-        check queued while a read is under way waits for the next one, which the first
-        of them leads. A sold-out crowd costs the nodes one call per read instead of
-        one per request, and the waiting threads one wait each for the GIL instead of
-        one per node reply."""
-        with self._mutex:
-            self._checks.setdefault(sku, []).append(check)
-            leads = sku not in self._checking
-            if leads:
-                self._checking.add(sku)
-        if not leads:
-            check.done.wait()
-            if not check.lead:
-                if check.error is not None:
-                    raise check.error
-                return
-        with self._mutex:
-            batch = self._checks.pop(sku)
-        try:
-            read(sku, batch)
-        except BaseException as error:  # noqa: BLE001 - every waiter must hear of it
-            for waiting in batch:
-                if not waiting.settled:
-                    waiting.fail(error)
-        finally:
-            with self._mutex:
-                queue = self._checks.get(sku)
-                if queue:
-                    queue[0].lead = True
-                    queue[0].done.set()
-                else:
-                    self._checking.discard(sku)
-            for waiting in batch:
-                if not waiting.settled:
-                    waiting.fail(RuntimeError("a read ended without settling this check"))
-                waiting.done.set()
-        if check.error is not None:
-            raise check.error
 
     @contextlib.contextmanager
     def holding(self, sku: str, lock: contextlib.AbstractContextManager[T]) -> Iterator[T]:

@@ -30,7 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .. import metrics
 from ..errors import CardshopError, DatabaseUnavailable, NotFound, SoldOut, StockUnavailable
 from ..models import DbSession, Product, StockEntry, is_disconnect
-from .combine import Check, Combiner, Sale
+from .combine import Combiner, Sale
 from .locks import Fence, LockManager
 from .nodes import NodeSet, Reply
 from .selling import AlreadyApplied, BatchSale, SoldProduct, marker_key, stock_key
@@ -104,42 +104,28 @@ class StockService:
         """The cheap answer for a sold-out product: counters only, no lock, no database.
 
         A majority must say fewer than ``qty`` are left and that ``order_key`` was not
-        sold before (a replay of a sold order goes on to find that order). The checks
-        of one product waiting in this process at once share one read of the nodes
-        (:meth:`Combiner.check`). Skipped while a batch of this process saw plenty left
-        a moment ago: the batch decides anyway."""
+        sold before (a replay of a sold order goes on to find that order). Skipped while
+        a batch of this process saw plenty left a moment ago: the batch decides anyway."""
         hint = self.combiner.left(sku)
         if hint is not None and hint >= qty:
             return
-        self.combiner.check(sku, Check(qty, order_key), self._read_checks)
-
-    def _read_checks(self, sku: str, checks: list[Check]) -> None:
-        """Settle every check from one majority read of the counter and their markers."""
         needed = self.nodes.quorum
 
-        def short(reply: Reply, position: int, qty: int) -> bool:
-            return reply.ok and 0 <= int(reply.value[0]) < qty and not int(reply.value[position])
+        def short(reply: Reply) -> bool:
+            return reply.ok and 0 <= int(reply.value[0]) < qty and not int(reply.value[1])
 
-        def decided(replies: list[Reply]) -> bool:
-            answered = sum(1 for reply in replies if reply.ok)
-            for position, check in enumerate(checks, 1):
-                shorts = sum(1 for reply in replies if short(reply, position, check.qty))
-                if shorts < needed and answered - shorts < needed:
-                    return False
-            return True
-
-        markers = [marker_key(sku, check.order_key) for check in checks]
-        replies = self.nodes.run_script("peek", [stock_key(sku), *markers], [], decided=decided, read=True)
-        if sum(1 for reply in replies if reply.ok) < needed:
-            for check in checks:
-                metrics.count_quorum_failure()
-                check.fail(StockUnavailable())
-            return
-        for position, check in enumerate(checks, 1):
-            if sum(1 for reply in replies if short(reply, position, check.qty)) >= needed:
-                check.fail(SoldOut())
-            else:
-                check.passed()
+        replies = self.nodes.run_script(
+            "peek",
+            [stock_key(sku), marker_key(sku, order_key)],
+            [],
+            decided=lambda rs: sum(map(short, rs)) >= needed or sum(r.ok and not short(r) for r in rs) >= needed,
+            read=True,
+        )
+        if sum(1 for r in replies if r.ok) < needed:
+            metrics.count_quorum_failure()
+            raise StockUnavailable()
+        if sum(map(short, replies)) >= needed:
+            raise SoldOut()
 
     # ---------------------------------------------------------------- reserve
 
