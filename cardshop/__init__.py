@@ -30,9 +30,13 @@ from .shop import bp as shop_bp
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def instance_path() -> Path:
+    """Where the SQLite database, the secret key and ``make run``'s nodes live."""
+    return Path(os.environ.get("CARDSHOP_INSTANCE_PATH") or PROJECT_ROOT / "instance")
+
+
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
-    instance_path = os.environ.get("CARDSHOP_INSTANCE_PATH") or str(PROJECT_ROOT / "instance")
-    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    app = Flask(__name__, instance_path=str(instance_path()), instance_relative_config=True)
     configure(app, overrides)
     register_extensions(app)
     register_blueprints(app)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from . import PROJECT_ROOT, create_app, runtime
+from . import PROJECT_ROOT, create_app, instance_path, runtime
 from .embedded import EmbeddedStack
 from .extensions import db
 from .models import Product
@@ -42,8 +42,7 @@ def main() -> int:
         signal.signal(stop, signal.default_int_handler)
     stack = None
     if not os.environ.get("REDIS_URLS"):
-        instance = Path(os.environ.get("CARDSHOP_INSTANCE_PATH") or Path(PROJECT_ROOT) / "instance")
-        stack = EmbeddedStack(3, workdir=instance / "redis").start()
+        stack = EmbeddedStack(3, workdir=instance_path() / "redis").start()
         os.environ["REDIS_URLS"] = ",".join(stack.urls)
         print(f"embedded Redis nodes: {os.environ['REDIS_URLS']}")
     try:

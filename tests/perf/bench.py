@@ -27,7 +27,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 from sqlalchemy import func, select
@@ -71,11 +71,15 @@ def stock_figures(before: dict[str, float], after: dict[str, float], seconds: fl
     }
 
 
-def usage(pids: list[int]) -> dict[int, tuple[float, int]]:
-    """Per process so far (Linux /proc): user plus system CPU seconds, and context
-    switches over all its threads. A thread switches each time it waits (for a node, a
-    lock, the GIL, a socket) and is woken again; under load each of those costs CPU
-    that instruction counts in one thread do not show."""
+class Usage(NamedTuple):
+    cpu: float  # user plus system CPU seconds
+    switches: int  # context switches, voluntary and not, over all threads
+
+
+def usage(pids: list[int]) -> dict[int, Usage]:
+    """What each process has used so far (Linux /proc). A thread switches each time it
+    waits (for a node, a lock, the GIL, a socket) and is woken again; under load each of
+    those costs CPU that instruction counts in one thread do not show."""
     used = {}
     for pid in pids:
         try:
@@ -84,12 +88,21 @@ def usage(pids: list[int]) -> dict[int, tuple[float, int]]:
             for status in Path(f"/proc/{pid}/task").glob("*/status"):
                 with contextlib.suppress(OSError):  # a thread that ended meanwhile
                     for line in status.read_text().splitlines():
-                        if "ctxt_switches:" in line:  # voluntary and nonvoluntary
+                        if "ctxt_switches:" in line:
                             switches += int(line.split()[1])
         except OSError:
             continue
-        used[pid] = ((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), switches)  # utime, stime
+        used[pid] = Usage((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), switches)  # utime, stime
     return used
+
+
+def used_since(before: dict[int, Usage], after: dict[int, Usage]) -> Usage:
+    """All processes' use between the two readings; one that started meanwhile counts whole."""
+    nothing = Usage(0.0, 0)
+    return Usage(
+        sum(now.cpu - before.get(pid, nothing).cpu for pid, now in after.items()),
+        sum(now.switches - before.get(pid, nothing).switches for pid, now in after.items()),
+    )
 
 
 def node_commands(urls: list[str]) -> int:
@@ -128,12 +141,9 @@ def merged_ceiling(measured: list[dict[str, Any]], seconds: float) -> dict[str, 
         merged.requests += one["result"].requests
     result = row("ceiling: GET /healthz", merged, seconds * len(measured), "200")
     result["ceiling_runs"] = [one["per_second"] for one in measured]
-    cpu = [one["worker_cpu_ms"] for one in measured]
-    result["worker_cpu_ms"] = round(sum(cpu) / len(cpu), 2)
-    switches = [one["worker_switches"] for one in measured]
-    result["worker_switches"] = round(sum(switches) / len(switches), 1)
-    commands = [one["node_commands"] for one in measured]
-    result["node_commands"] = round(sum(commands) / len(commands), 1)
+    for key, digits in (("worker_cpu_ms", 2), ("worker_switches", 1), ("node_commands", 1)):
+        values = [one[key] for one in measured]
+        result[key] = round(sum(values) / len(values), digits)
     return result
 
 
@@ -373,13 +383,11 @@ def main() -> int:
                 measured = row(name, result, args.seconds, success)
                 measured.update(stock_figures(before, metrics.totals(str(metrics_dir)), args.seconds))
                 # Listed again at the end: a worker restarted meanwhile counts whole.
-                used_after = usage(server.worker_pids())
+                used = used_since(used_before, usage(server.worker_pids()))
                 commands = node_commands(stack.urls) - commands_before
                 requests = max(1, result.requests)
-                cpu = sum(seconds - used_before.get(pid, (0.0, 0))[0] for pid, (seconds, _) in used_after.items())
-                switches = sum(count - used_before.get(pid, (0.0, 0))[1] for pid, (_, count) in used_after.items())
-                measured["worker_cpu_ms"] = round(cpu / requests * 1000, 2)
-                measured["worker_switches"] = round(switches / requests, 1)
+                measured["worker_cpu_ms"] = round(used.cpu / requests * 1000, 2)
+                measured["worker_switches"] = round(used.switches / requests, 1)
                 measured["node_commands"] = round(commands / requests, 1)
                 measured["result"] = result
                 return measured
