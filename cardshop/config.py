@@ -39,6 +39,13 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if value < 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
 def _positive_int(raw: str) -> int:
     value = int(raw)
     if value <= 0:
@@ -85,6 +92,9 @@ SETTINGS: dict[str, tuple[Any, Parser]] = {
     "LOCK_WAIT": (0.8, _positive_float),  # longest wait for a product lock
     "LOCK_RETRY_MAX": (0.002, _positive_float),  # upper bound of the jittered pause
     "LOCK_LEASE": (0.03, _positive_float),  # longest a process keeps a product's lock for batches queued meanwhile
+    # How long a process answers a sold-out plan from memory after a majority of nodes
+    # said nothing is left (cardshop/stock/soldout.py); 0 reads the nodes every time.
+    "SOLD_OUT_LEASE": (0.05, _non_negative_float),
     "REDIS_SOCKET_TIMEOUT": (0.25, _positive_float),
     "REDIS_CONNECT_TIMEOUT": (0.25, _positive_float),
     "DB_POOL_SIZE": (32, _positive_int),  # database connections kept per process (one per thread)
@@ -178,8 +188,12 @@ def _check(values: dict[str, Any]) -> None:
                 raise ConfigError(f"{env_name(name)}: expected a number, got {value!r}")
             if parse in (_positive_float, _positive_int) and value <= 0:
                 raise ConfigError(f"{env_name(name)}: must be greater than 0")
+            if parse is _non_negative_float and value < 0:
+                raise ConfigError(f"{env_name(name)}: must be 0 or more")
     if values["LOCK_LEASE"] * 10 > values["LOCK_TTL"]:
         raise ConfigError(f"{env_name('LOCK_LEASE')} must be at most a tenth of {env_name('LOCK_TTL')}")
+    if values["SOLD_OUT_LEASE"] * 10 > values["LOCK_TTL"]:
+        raise ConfigError(f"{env_name('SOLD_OUT_LEASE')} must be at most a tenth of {env_name('LOCK_TTL')}")
     if values["LOCK_WAIT"] >= values["LOCK_TTL"]:
         raise ConfigError(f"{env_name('LOCK_WAIT')} must be shorter than {env_name('LOCK_TTL')}")
 

@@ -17,7 +17,7 @@ from .embedded import EmbeddedStack
 from .extensions import db
 from .services.catalog import TermsCache
 from .services.holds import HoldService
-from .stock import Combiner, LockManager, NodeSet, StockService, connect
+from .stock import Combiner, LockManager, NodeSet, SoldOutLeases, StockService, connect
 
 
 class Runtime:
@@ -28,6 +28,7 @@ class Runtime:
         self._locks: LockManager | None = None
         self._guard = threading.Lock()
         self.combiner = Combiner()  # one per process: threads selling one product share batches
+        self.leases = SoldOutLeases(config["SOLD_OUT_LEASE"])  # one per process, like the combiner
         self.catalog = TermsCache()
 
     @property
@@ -59,7 +60,14 @@ class Runtime:
         return self._locks
 
     def stock(self) -> StockService:
-        return StockService(self.nodes, db.session, self.locks, combiner=self.combiner, lease=self.config["LOCK_LEASE"])
+        return StockService(
+            self.nodes,
+            db.session,
+            self.locks,
+            combiner=self.combiner,
+            leases=self.leases,
+            lease=self.config["LOCK_LEASE"],
+        )
 
     def close(self) -> None:
         if self._nodes is not None:

@@ -5,6 +5,7 @@ from .locks import Fence, LockManager
 from .nodes import NodeSet, connect
 from .selling import AlreadyApplied, SoldProduct
 from .service import ReconcileRow, StockService
+from .soldout import SoldOutLeases
 
 __all__ = [
     "AlreadyApplied",
@@ -13,6 +14,7 @@ __all__ = [
     "LockManager",
     "NodeSet",
     "ReconcileRow",
+    "SoldOutLeases",
     "SoldProduct",
     "StockService",
     "connect",

@@ -30,7 +30,19 @@ from redis.retry import Retry
 
 from .pool import call_node, number_nodes, suspect, watched
 
-LUA_SCRIPTS = ("reserve", "unreserve", "sync", "fence_floor", "peek", "hold", "unhold", "held", "handoff", "unwait")
+LUA_SCRIPTS = (
+    "reserve",
+    "unreserve",
+    "sync",
+    "fence_floor",
+    "peek",
+    "hold",
+    "unhold",
+    "held",
+    "handoff",
+    "unwait",
+    "seen",
+)
 
 
 class NodeClient(redis.Redis):

@@ -23,6 +23,7 @@ from ..models import DbSession, Product, StockEntry, is_disconnect
 from ..models.turns import write_turns
 from .combine import Sale
 from .locks import Fence
+from .soldout import lease_keys, seen_key
 from .tally import Tally
 
 if TYPE_CHECKING:
@@ -144,7 +145,7 @@ class BatchSale:
         quorum = self.nodes.quorum
         replies = self.nodes.run_script(
             "reserve",
-            [stock_key(self.sku), *self.markers(self.sales)],
+            [stock_key(self.sku), seen_key(stock_key(self.sku)), *self.markers(self.sales)],
             [fence.token, MARKER_TTL, *(sale.qty for sale in self.sales)],
             decided=lambda rs: Tally(rs).agreement(quorum) is not None,
             grace=self.service.grace,
@@ -174,7 +175,8 @@ class BatchSale:
 
     def undo(self, fence: Fence, sales: list[Sale]) -> None:
         """Give back what these sales took on the nodes (a no-op where they took nothing)."""
-        tally = Tally(self.nodes.run_script("unreserve", [stock_key(self.sku), *self.markers(sales)], [fence.token]))
+        key = stock_key(self.sku)
+        tally = self.service.raise_counters("unreserve", [key, *lease_keys(key), *self.markers(sales)], [fence.token])
         if tally.count("ok") < self.nodes.quorum:
             # Refused (our lock expired) or unreachable: the units stay taken on the
             # counters until the next resync or reconcile recomputes them from the

@@ -22,7 +22,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -33,7 +33,9 @@ from ..models import DbSession, Product, StockEntry, is_disconnect
 from .combine import Combiner, Sale
 from .locks import Fence, LockManager
 from .nodes import NodeSet, Reply
+from .pool import call_node
 from .selling import AlreadyApplied, BatchSale, SoldProduct, marker_key, stock_key
+from .soldout import SeenKeys, SoldOutLeases, as_version, lease_keys, new_epoch, raise_counters, seen_key
 from .tally import Tally
 
 __all__ = ["AlreadyApplied", "ReconcileRow", "StockService", "marker_key", "stock_key"]
@@ -64,6 +66,7 @@ class StockService:
         locks: LockManager,
         *,
         combiner: Combiner | None = None,
+        leases: SoldOutLeases | None = None,
         grace: float = 0.02,
         lease: float = 0.03,
     ) -> None:
@@ -71,6 +74,7 @@ class StockService:
         self.session = session
         self.locks = locks
         self.combiner = combiner or Combiner()
+        self.leases = leases or SoldOutLeases()  # one per process, like the combiner
         self.grace = grace  # extra wait for a straggling node once a majority answered
         self.lease = lease  # longest a process keeps a product's lock for batches queued meanwhile
 
@@ -105,19 +109,26 @@ class StockService:
 
         A majority must say fewer than ``qty`` are left and that ``order_key`` was not
         sold before (a replay of a sold order goes on to find that order). Skipped while
-        a batch of this process saw plenty left a moment ago: the batch decides anyway."""
+        a batch of this process saw plenty left a moment ago: the batch decides anyway.
+        Where a majority said nothing is left and granted a sold-out lease, the next
+        answers until it ends come from memory (cardshop/stock/soldout.py)."""
         hint = self.combiner.left(sku)
         if hint is not None and hint >= qty:
             return
+        key = stock_key(sku)
+        marker = marker_key(sku, order_key)
+        if self.leases.refuses(sku, marker):
+            raise SoldOut()
         needed = self.nodes.quorum
 
         def short(reply: Reply) -> bool:
             return reply.ok and 0 <= int(reply.value[0]) < qty and not int(reply.value[1])
 
+        asked_at = time.monotonic()
         replies = self.nodes.run_script(
             "peek",
-            [stock_key(sku), marker_key(sku, order_key)],
-            [],
+            [key, marker, *lease_keys(key)],
+            [self.leases.lease_ms],
             decided=lambda rs: sum(map(short, rs)) >= needed or sum(r.ok and not short(r) for r in rs) >= needed,
             read=True,
         )
@@ -125,7 +136,27 @@ class StockService:
             metrics.count_quorum_failure()
             raise StockUnavailable()
         if sum(map(short, replies)) >= needed:
+            granted = [(r.node, as_version(r.value[2], r.value[3])) for r in replies if short(r) and int(r.value[4])]
+            if len(granted) >= needed:
+                self.leases.grant(sku, asked_at, granted, self._seen_keys(sku))
             raise SoldOut()
+
+    def _seen_keys(self, sku: str) -> Callable[[int], SeenKeys | None]:
+        """Reads one node's seen-keys filter of ``sku`` (None if it does not answer)."""
+        keys = [stock_key(sku), seen_key(stock_key(sku))]
+        script = self.nodes.scripts["seen"]
+
+        def fetch(index: int) -> SeenKeys | None:
+            client = self.nodes.clients[index]
+            try:
+                applied, epoch, bitmap = call_node(client, script, keys=keys, args=[], client=client).result(
+                    timeout=self.nodes.wait
+                )
+            except Exception:  # noqa: BLE001 - no copy, no lease: the next check reads again
+                return None
+            return SeenKeys(as_version(applied, epoch), bytes(bitmap))
+
+        return fetch
 
     # ---------------------------------------------------------------- reserve
 
@@ -195,18 +226,29 @@ class StockService:
     def write_counters(
         self, sku: str, fence: Fence, avail: int, nodes: list[int] | None = None, forget: list[str] | None = None
     ) -> Tally:
-        """Set the counter on ``nodes`` (default all) and delete the ``forget`` markers."""
-        targets = range(len(self.nodes)) if nodes is None else nodes
-        script = self.nodes.scripts["sync"]
+        """Set the counter on ``nodes`` (default all) and delete the ``forget`` markers;
+        a raise waits out the nodes' sold-out leases (see soldout.py)."""
+        key = stock_key(sku)
+        return self.raise_counters(
+            "sync", [key, *lease_keys(key), *(forget or [])], [fence.token, avail, new_epoch()], nodes
+        )
+
+    def raise_counters(self, script: str, keys: list[str], args: list[Any], nodes: list[int] | None = None) -> Tally:
+        """Run sync.lua or unreserve.lua on ``nodes`` (default all), waiting out leases."""
         clients = self.nodes.clients
-        keys = [stock_key(sku), *(forget or [])]
 
-        def write(client):  # type: ignore[no-untyped-def]
-            if clients.index(client) not in targets:
-                return None
-            return script(keys=keys, args=[fence.token, avail], client=client)
+        def run(targets: list[int]) -> list[Reply]:
+            if len(targets) == len(clients):
+                return self.nodes.run_script(script, keys, args)
 
-        return Tally([r for r in self.nodes.fanout(write) if not (r.ok and r.value is None)])
+            def call(client):  # type: ignore[no-untyped-def]
+                if clients.index(client) not in targets:
+                    return None
+                return self.nodes.scripts[script](keys=keys, args=args, client=client)
+
+            return [r for r in self.nodes.fanout(call) if r.node in targets]
+
+        return Tally(raise_counters(run, list(range(len(clients))) if nodes is None else nodes))
 
     def raise_floor(self, fence: Fence, tally: Tally, database_fence: int = 0) -> None:
         """Our token is older than one a node (or the database) has seen although we

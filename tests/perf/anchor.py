@@ -40,7 +40,7 @@ def decrement_loop(job: tuple[list[str], str, float, float, bool]) -> int:
     while time.perf_counter() < deadline:
         with Redlock(key=f"bench:anchor:{sku}", masters=frozenset(clients)):
             for client in clients:
-                reserve(keys=[stock, f"{stock}:op:{pid}-{done}"], args=[1, 60, 1], client=client)
+                reserve(keys=[stock, f"{stock}:seen", f"{stock}:op:{pid}-{done}"], args=[1, 60, 1], client=client)
         done += 1
     return done
 
