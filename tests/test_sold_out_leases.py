@@ -150,3 +150,13 @@ def test_a_sale_after_the_lease_finds_what_was_given_back(app, make_product, sto
     assert refused(stock, "k-0")
     stock.release("HOT", 1, actor="test")
     assert stock.reserve("HOT", 1, "second", lambda session, product: "sold") == "sold"
+
+
+def test_one_thread_renews_a_lease_near_its_end_while_the_others_answer_from_it(app, make_product, stock) -> None:
+    make_product("HOT", stock_total=0)
+    leases = SoldOutLeases(1.0)
+    leases.grant("HOT", time.monotonic() - 0.7, [], lambda index: None)  # 0.3 s left of 1 s
+    assert not leases.refuses("HOT", "a")  # this caller reads the nodes again
+    assert leases.refuses("HOT", "b") and leases.refuses("HOT", "c")  # the others need not
+    leases.grant("HOT", time.monotonic(), [], lambda index: None)
+    assert leases.refuses("HOT", "d")  # a fresh lease: nobody reads
