@@ -74,6 +74,8 @@ def test_a_batch_is_decided_order_by_order(scripts, node) -> None:
     orders = [("a", 2), ("b", 3), ("c", 1), ("a", 1), ("d", 1)]
     assert reserve(scripts, node, "A", 2, orders) == ("ok", 0, 2, "ok", "short", "ok", "dup", "ok")
     assert node.get(marker_key("A", "b")) is None
+    assert reserve(scripts, node, "A", 3, [("a", 1), ("e", 1)]) == ("ok", 0, 3, "dup", "short")  # nothing left
+    assert node.hget(stock_key("A"), "applied") == b"3"
 
 
 def test_reserve_reports_a_missing_counter(scripts, node) -> None:

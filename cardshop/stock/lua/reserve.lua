@@ -18,7 +18,7 @@
 --   stale    ARGV[1] is older than the newest token this node applied: nothing changed
 --   missing  the node has no counter for the product (it restarted empty)
 local SEEN_BITS = 262144
-local state = redis.call('HMGET', KEYS[1], 'avail', 'token')
+local state = redis.call('HMGET', KEYS[1], 'avail', 'token', 'applied')
 if not state[1] then
   return {'missing', -1, 0}
 end
@@ -31,27 +31,31 @@ end
 local ttl = tonumber(ARGV[2])
 local reply = {'ok', 0, token}
 local applied = 0
+local bits = {}  -- one BITFIELD for the batch: SET u1 <bit> 1, four per applied key
 for i = 3, #KEYS do
   local qty = tonumber(ARGV[i])
-  if redis.call('EXISTS', KEYS[i]) == 1 then
+  if avail < qty then
+    reply[#reply + 1] = redis.call('EXISTS', KEYS[i]) == 1 and 'dup' or 'short'
+  elseif not redis.call('SET', KEYS[i], qty, 'EX', ttl, 'NX') then
     reply[#reply + 1] = 'dup'
-  elseif avail >= qty then
+  else
     avail = avail - qty
-    redis.call('SET', KEYS[i], qty, 'EX', ttl)
     local digest = redis.sha1hex(KEYS[i])
     for part = 0, 3 do
-      redis.call('SETBIT', KEYS[2], tonumber(string.sub(digest, part * 5 + 1, part * 5 + 5), 16) % SEEN_BITS, 1)
+      local bit = tonumber(string.sub(digest, part * 5 + 1, part * 5 + 5), 16) % SEEN_BITS
+      local n = #bits
+      bits[n + 1], bits[n + 2], bits[n + 3], bits[n + 4] = 'SET', 'u1', bit, 1
     end
     applied = applied + 1
     reply[#reply + 1] = 'ok'
-  else
-    reply[#reply + 1] = 'short'
   end
 end
-redis.call('HSET', KEYS[1], 'avail', avail, 'token', token)
 if applied > 0 then
-  redis.call('HINCRBY', KEYS[1], 'applied', applied)
+  redis.call('BITFIELD', KEYS[2], unpack(bits))
   redis.call('EXPIRE', KEYS[2], ttl)
+  redis.call('HSET', KEYS[1], 'avail', avail, 'token', token, 'applied', tonumber(state[3] or '0') + applied)
+else
+  redis.call('HSET', KEYS[1], 'avail', avail, 'token', token)
 end
 reply[2] = avail
 return reply
