@@ -51,6 +51,12 @@ HTTP_REQUESTS = Counter("cardshop_http_requests", "HTTP requests, by endpoint an
 UPSTREAM_CALLS = Counter(
     "cardshop_upstream_submissions", "Orders handed to upstream, by adapter and outcome", ["adapter", "outcome"]
 )
+SOLD_OUT_LEASES = Counter(
+    "cardshop_sold_out_leases", "Sold-out leases granted by a majority of nodes (answers from memory until each ends)"
+)
+RAISE_WAITS = Counter(
+    "cardshop_stock_raise_waits", "Restocks, releases and give-backs that waited for a sold-out lease to end"
+)
 EXPORTS = Counter("cardshop_fulfilment_exports", "Fulfilment CSV exports (unmasked personal data) taken")
 
 
@@ -69,6 +75,14 @@ def observe_batch(orders: int) -> None:
 def count_lock_failure(reason: str) -> None:
     """``reason``: busy (not won before the deadline) or quorum (a majority unreachable)."""
     LOCK_FAILURES.labels(reason=reason).inc()
+
+
+def count_sold_out_lease() -> None:
+    SOLD_OUT_LEASES.inc()
+
+
+def count_raise_wait() -> None:
+    RAISE_WAITS.inc()
 
 
 def count_quorum_failure() -> None:

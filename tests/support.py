@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from prometheus_client import REGISTRY
 
 from cardshop.validation import id_check_char
 
@@ -144,3 +145,8 @@ class Gunicorn:
                 self.process.wait()
         if hasattr(self, "log"):
             self.log.close()
+
+
+def sample(name: str, **labels: str) -> float:
+    """A metric's value in this process (0 before it was first counted)."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0

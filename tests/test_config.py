@@ -19,6 +19,8 @@ def test_defaults_are_embedded(tmp_path) -> None:
     settings = load(str(tmp_path), environ={})
     assert settings["REDIS_URLS"] is None and settings["DATABASE_URL"] is None
     assert settings["LOCK_WAIT"] < settings["LOCK_TTL"]
+    assert settings["SOLD_OUT_LEASE"] == 0.05
+    assert load(str(tmp_path), environ={"CARDSHOP_SOLD_OUT_LEASE": "0"})["SOLD_OUT_LEASE"] == 0  # leases off
 
 
 def test_environment_beats_instance_file(tmp_path) -> None:
@@ -47,6 +49,8 @@ def test_postgres_urls_use_psycopg3(tmp_path) -> None:
         ({"CARDSHOP_LOCK_WAIT": "-1"}, "CARDSHOP_LOCK_WAIT"),
         ({"CARDSHOP_LOCK_WAIT": "9", "CARDSHOP_LOCK_TTL": "5"}, "CARDSHOP_LOCK_WAIT"),
         ({"CARDSHOP_MAX_QTY": "0"}, "CARDSHOP_MAX_QTY"),
+        ({"CARDSHOP_SOLD_OUT_LEASE": "-0.1"}, "CARDSHOP_SOLD_OUT_LEASE"),
+        ({"CARDSHOP_SOLD_OUT_LEASE": "1", "CARDSHOP_LOCK_TTL": "5"}, "CARDSHOP_SOLD_OUT_LEASE"),
         ({"DATABASE_URL": "cardshop.db"}, "DATABASE_URL"),
         ({"CARDSHOP_LOG_JSON": "maybe"}, "CARDSHOP_LOG_JSON"),
     ],

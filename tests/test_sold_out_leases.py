@@ -16,7 +16,7 @@ from cardshop.extensions import db
 from cardshop.stock import Combiner, Fence, SoldOutLeases, StockService, soldout
 from cardshop.stock.combine import Sale
 from cardshop.stock.selling import BatchSale
-from tests.support import order_payload
+from tests.support import order_payload, sample
 
 
 def nothing(session, product) -> None:  # type: ignore[no-untyped-def]
@@ -86,10 +86,13 @@ def test_a_retry_of_the_order_that_bought_the_last_unit_gets_that_order(app, mak
 def test_a_restock_elsewhere_waits_out_the_lease_and_then_the_plan_sells(app, make_product, stock) -> None:
     make_product("HOT", stock_total=0)
     other = process(stock, 0.3)
+    leases, waits = sample("cardshop_sold_out_leases_total"), sample("cardshop_stock_raise_waits_total")
     asked = time.monotonic()
     assert refused(other, "k-0")
     stock.restock("HOT", 5, actor="test")  # another process, as far as the leases go
     assert time.monotonic() - asked >= 0.3  # it could not raise the counters before the lease ended
+    assert sample("cardshop_sold_out_leases_total") == leases + 1
+    assert sample("cardshop_stock_raise_waits_total") == waits + 1
     assert not refused(other, "k-1")  # and once it returned, nobody answers "sold out"
     assert stock.counters(["HOT"]) == [[5], [5], [5]]
 

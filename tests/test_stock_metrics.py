@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import REGISTRY
-
-from .support import order_payload
-
-
-def sample(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
+from .support import order_payload, sample
 
 
 def test_a_sale_is_timed_and_its_lock_wait_observed(client, make_product) -> None:

@@ -42,6 +42,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .. import metrics
 from .nodes import Reply
 from .tally import status_of
 
@@ -150,6 +151,7 @@ class SoldOutLeases:
             seen.append(keys)
         with self._mutex:
             self._leases[sku] = Lease(asked_at + self.seconds, tuple(seen))
+        metrics.count_sold_out_lease()
 
 
 def raise_counters(run: Callable[[list[int]], list[Reply]], nodes: list[int]) -> list[Reply]:
@@ -162,6 +164,7 @@ def raise_counters(run: Callable[[list[int]], list[Reply]], nodes: list[int]) ->
         leased = [reply for reply in replies.values() if status_of(reply) == "leased"]
         if not leased:
             break
+        metrics.count_raise_wait()
         time.sleep(max(int(reply.value[3]) for reply in leased) / 1000 + 0.001)
         replies.update((reply.node, reply) for reply in run([reply.node for reply in leased]))
     return [replies[node] for node in sorted(replies)]
