@@ -8,7 +8,7 @@ import redis
 from cardshop.embedded import EmbeddedStack
 from cardshop.stock.nodes import NodeSet, connect
 from cardshop.stock.service import marker_key, stock_key
-from cardshop.stock.soldout import SeenKeys, as_version, lease_keys, seen_key
+from cardshop.stock.soldout import SeenKeys, as_version, lease_keys, seen_bits, seen_key
 
 
 @pytest.fixture
@@ -150,10 +150,10 @@ def test_the_seen_keys_filter_holds_every_applied_key(scripts, node) -> None:
     applied, epoch, bitmap = scripts["seen"](keys=[stock_key("A"), seen_key(stock_key("A"))], args=[], client=node)
     seen = SeenKeys(as_version(applied, epoch), bytes(bitmap))
     assert seen.version == (20, "e")
-    assert all(seen.may_hold(marker_key("A", key)) for key in keys[:20])
-    assert not any(seen.may_hold(marker_key("A", key)) for key in [*keys[20:], "too-many"])
+    assert all(seen.may_hold(seen_bits(marker_key("A", key))) for key in keys[:20])
+    assert not any(seen.may_hold(seen_bits(marker_key("A", key))) for key in [*keys[20:], "too-many"])
     assert 0 < node.ttl(seen_key(stock_key("A"))) <= 60  # as long as the newest marker
-    assert SeenKeys((0, ""), b"").may_hold(marker_key("A", "order-1")) is False
+    assert SeenKeys((0, ""), b"").may_hold(seen_bits(marker_key("A", "order-1"))) is False
 
 
 def test_fence_floor_only_raises(scripts, node) -> None:

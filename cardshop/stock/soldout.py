@@ -28,8 +28,9 @@ good as a read:
 
 What this gives up: when a node restarts empty during a lease it loses that lease, so
 a restock written to it and the node that was not read can take effect up to one lease
-(50 ms) before the process stops answering "sold out". Never an oversell: a lease only
-ever refuses, and every sale is still decided under the lock.
+(50 ms) before the process stops answering "sold out" (and an order sold in that
+window and retried within it is answered 409 rather than given its order). Never an
+oversell: a lease only ever refuses, and every sale is still decided under the lock.
 """
 
 from __future__ import annotations
@@ -72,9 +73,10 @@ class SeenKeys:
     version: tuple[int, str]  # (applied, epoch)
     bitmap: bytes
 
-    def may_hold(self, marker: str) -> bool:
+    def may_hold(self, bits: tuple[int, ...]) -> bool:
+        """Whether the key whose :func:`seen_bits` are ``bits`` may have been applied."""
         data = self.bitmap
-        for bit in seen_bits(marker):
+        for bit in bits:
             byte = bit >> 3
             if byte >= len(data) or not data[byte] >> (7 - (bit & 7)) & 1:
                 return False
@@ -90,7 +92,10 @@ class Lease:
     seen: tuple[SeenKeys, ...]
 
     def refuses(self, marker: str, now: float) -> bool:
-        return now < self.until and not any(keys.may_hold(marker) for keys in self.seen)
+        if now >= self.until:
+            return False
+        bits = seen_bits(marker)
+        return not any(keys.may_hold(bits) for keys in self.seen)
 
 
 class SoldOutLeases:
