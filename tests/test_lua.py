@@ -7,8 +7,9 @@ import redis
 
 from cardshop.embedded import EmbeddedStack
 from cardshop.stock.nodes import NodeSet, connect
+from cardshop.stock.selling import lease_keys, seen_key
 from cardshop.stock.service import marker_key, stock_key
-from cardshop.stock.soldout import SeenKeys, as_version, lease_keys, seen_bits, seen_key
+from cardshop.stock.soldout import SeenKeys, as_version, seen_bits
 
 
 @pytest.fixture
@@ -30,17 +31,17 @@ def run(scripts, name, node, keys, args):  # type: ignore[no-untyped-def]
 
 def reserve(scripts, node, sku, token, orders):  # type: ignore[no-untyped-def]
     """reserve.lua for a batch of (order_key, qty)."""
-    keys = [stock_key(sku), seen_key(stock_key(sku)), *(marker_key(sku, key) for key, _ in orders)]
+    keys = [stock_key(sku), seen_key(sku), *(marker_key(sku, key) for key, _ in orders)]
     return run(scripts, "reserve", node, keys, [token, 60, *(qty for _, qty in orders)])
 
 
 def raising(sku: str, *markers: str) -> list[str]:
     """The keys of sync.lua and unreserve.lua: counter, lease, rising flag, markers."""
-    return [stock_key(sku), *lease_keys(stock_key(sku)), *(marker_key(sku, m) for m in markers)]
+    return [stock_key(sku), *lease_keys(sku), *(marker_key(sku, m) for m in markers)]
 
 
 def peek(scripts, node, sku, order_key, lease_ms=0):  # type: ignore[no-untyped-def]
-    keys = [stock_key(sku), marker_key(sku, order_key), *lease_keys(stock_key(sku))]
+    keys = [stock_key(sku), marker_key(sku, order_key), *lease_keys(sku)]
     return scripts["peek"](keys=keys, args=[lease_ms], client=node)
 
 
@@ -108,11 +109,11 @@ def test_peek_reads_the_counter_the_marker_and_the_filter_version(scripts, node)
     node.hset(stock_key("A"), mapping={"avail": 3, "token": 1, "applied": 7, "epoch": "e"})
     node.set(marker_key("A", "x"), 1)
     assert peek(scripts, node, "A", "x", lease_ms=50) == [3, 1, 7, b"e", 0]  # something left: no lease
-    assert not node.exists(lease_keys(stock_key("A"))[0])
+    assert not node.exists(lease_keys("A")[0])
 
 
 def test_peek_grants_a_lease_only_where_nothing_is_left_and_nothing_is_rising(scripts, node) -> None:
-    lease, rising = lease_keys(stock_key("A"))
+    lease, rising = lease_keys("A")
     node.hset(stock_key("A"), mapping={"avail": 0, "token": 1})
     assert peek(scripts, node, "A", "x")[4] == 0  # no lease asked for
     assert peek(scripts, node, "A", "x", lease_ms=5000)[4] == 1
@@ -126,7 +127,7 @@ def test_peek_grants_a_lease_only_where_nothing_is_left_and_nothing_is_rising(sc
 
 
 def test_a_lease_holds_back_every_raise_and_raises_the_rising_flag(scripts, node) -> None:
-    lease, rising = lease_keys(stock_key("A"))
+    lease, rising = lease_keys("A")
     node.hset(stock_key("A"), mapping={"avail": 1, "token": 1})
     reserve(scripts, node, "A", 2, [("o1", 1)])
     peek(scripts, node, "A", "x", lease_ms=5000)
@@ -147,12 +148,12 @@ def test_the_seen_keys_filter_holds_every_applied_key(scripts, node) -> None:
     keys = [f"order-{n}" for n in range(40)]
     reserve(scripts, node, "A", 2, [(key, 1) for key in keys[:20]])
     reserve(scripts, node, "A", 2, [("order-0", 1), ("too-many", 500)])  # a dup and a short: nothing applied
-    applied, epoch, bitmap = scripts["seen"](keys=[stock_key("A"), seen_key(stock_key("A"))], args=[], client=node)
+    applied, epoch, bitmap = scripts["seen"](keys=[stock_key("A"), seen_key("A")], args=[], client=node)
     seen = SeenKeys(as_version(applied, epoch), bytes(bitmap))
     assert seen.version == (20, "e")
     assert all(seen.may_hold(seen_bits(marker_key("A", key))) for key in keys[:20])
     assert not any(seen.may_hold(seen_bits(marker_key("A", key))) for key in [*keys[20:], "too-many"])
-    assert 0 < node.ttl(seen_key(stock_key("A"))) <= 60  # as long as the newest marker
+    assert 0 < node.ttl(seen_key("A")) <= 60  # as long as the newest marker
     assert SeenKeys((0, ""), b"").may_hold(seen_bits(marker_key("A", "order-1"))) is False
 
 

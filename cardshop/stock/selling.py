@@ -23,7 +23,6 @@ from ..models import DbSession, Product, StockEntry, is_disconnect
 from ..models.turns import write_turns
 from .combine import Sale
 from .locks import Fence
-from .soldout import lease_keys, seen_key
 from .tally import Tally
 
 if TYPE_CHECKING:
@@ -103,6 +102,16 @@ def marker_key(sku: str, order_key: str) -> str:
     return f"cardshop:stock:{{{sku}}}:op:{order_key}"
 
 
+def seen_key(sku: str) -> str:
+    """The product's filter of applied order keys (soldout.py)."""
+    return f"{stock_key(sku)}:seen"
+
+
+def lease_keys(sku: str) -> list[str]:
+    """The product's sold-out lease and its rising flag (soldout.py)."""
+    return [f"{stock_key(sku)}:lease", f"{stock_key(sku)}:rising"]
+
+
 class BatchSale:
     def __init__(self, service: StockService, sku: str, sales: list[Sale]) -> None:
         self.service = service
@@ -145,7 +154,7 @@ class BatchSale:
         quorum = self.nodes.quorum
         replies = self.nodes.run_script(
             "reserve",
-            [stock_key(self.sku), seen_key(stock_key(self.sku)), *self.markers(self.sales)],
+            [stock_key(self.sku), seen_key(self.sku), *self.markers(self.sales)],
             [fence.token, MARKER_TTL, *(sale.qty for sale in self.sales)],
             decided=lambda rs: Tally(rs).agreement(quorum) is not None,
             grace=self.service.grace,
@@ -175,8 +184,8 @@ class BatchSale:
 
     def undo(self, fence: Fence, sales: list[Sale]) -> None:
         """Give back what these sales took on the nodes (a no-op where they took nothing)."""
-        key = stock_key(self.sku)
-        tally = self.service.raise_counters("unreserve", [key, *lease_keys(key), *self.markers(sales)], [fence.token])
+        keys = [stock_key(self.sku), *lease_keys(self.sku), *self.markers(sales)]
+        tally = self.service.raise_counters("unreserve", keys, [fence.token])
         if tally.count("ok") < self.nodes.quorum:
             # Refused (our lock expired) or unreachable: the units stay taken on the
             # counters until the next resync or reconcile recomputes them from the

@@ -34,8 +34,8 @@ from .combine import Combiner, Sale
 from .locks import Fence, LockManager
 from .nodes import NodeSet, Reply
 from .pool import call_node
-from .selling import AlreadyApplied, BatchSale, SoldProduct, marker_key, stock_key
-from .soldout import SeenKeys, SoldOutLeases, as_version, lease_keys, new_epoch, raise_counters, seen_key
+from .selling import AlreadyApplied, BatchSale, SoldProduct, lease_keys, marker_key, seen_key, stock_key
+from .soldout import SeenKeys, SoldOutLeases, as_version, new_epoch, wait_out_leases
 from .tally import Tally
 
 __all__ = ["AlreadyApplied", "ReconcileRow", "StockService", "marker_key", "stock_key"]
@@ -115,7 +115,6 @@ class StockService:
         hint = self.combiner.left(sku)
         if hint is not None and hint >= qty:
             return
-        key = stock_key(sku)
         marker = marker_key(sku, order_key)
         if self.leases.refuses(sku, marker):
             raise SoldOut()
@@ -127,7 +126,7 @@ class StockService:
         asked_at = time.monotonic()
         replies = self.nodes.run_script(
             "peek",
-            [key, marker, *lease_keys(key)],
+            [stock_key(sku), marker, *lease_keys(sku)],
             [self.leases.lease_ms],
             decided=lambda rs: sum(map(short, rs)) >= needed or sum(r.ok and not short(r) for r in rs) >= needed,
             read=True,
@@ -143,7 +142,7 @@ class StockService:
 
     def _seen_keys(self, sku: str) -> Callable[[int], SeenKeys | None]:
         """Reads one node's seen-keys filter of ``sku`` (None if it does not answer)."""
-        keys = [stock_key(sku), seen_key(stock_key(sku))]
+        keys = [stock_key(sku), seen_key(sku)]
         script = self.nodes.scripts["seen"]
 
         def fetch(index: int) -> SeenKeys | None:
@@ -228,10 +227,8 @@ class StockService:
     ) -> Tally:
         """Set the counter on ``nodes`` (default all) and delete the ``forget`` markers;
         a raise waits out the nodes' sold-out leases (see soldout.py)."""
-        key = stock_key(sku)
-        return self.raise_counters(
-            "sync", [key, *lease_keys(key), *(forget or [])], [fence.token, avail, new_epoch()], nodes
-        )
+        keys = [stock_key(sku), *lease_keys(sku), *(forget or [])]
+        return self.raise_counters("sync", keys, [fence.token, avail, new_epoch()], nodes)
 
     def raise_counters(self, script: str, keys: list[str], args: list[Any], nodes: list[int] | None = None) -> Tally:
         """Run sync.lua or unreserve.lua on ``nodes`` (default all), waiting out leases."""
@@ -248,7 +245,7 @@ class StockService:
 
             return [r for r in self.nodes.fanout(call) if r.node in targets]
 
-        return Tally(raise_counters(run, list(range(len(clients))) if nodes is None else nodes))
+        return Tally(wait_out_leases(run, list(range(len(clients))) if nodes is None else nodes))
 
     def raise_floor(self, fence: Fence, tally: Tally, database_fence: int = 0) -> None:
         """Our token is older than one a node (or the database) has seen although we

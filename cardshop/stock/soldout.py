@@ -12,7 +12,7 @@ good as a read:
   restock, release, repair and reconcile; unreserve.lua for the give-back after a
   failed database write) refuse to raise it on a node with a lease, put up a rising
   flag there (no new leases) and are called again once the lease has passed
-  (:func:`raise_counters`). A raise takes effect once a majority has it, and any
+  (:func:`wait_out_leases`). A raise takes effect once a majority has it, and any
   majority shares a node with the majority that granted a process its lease, so no
   raise completes before that lease ends. The process counts its lease from before
   it sent the read, so it stops answering from memory before any node's lease ends.
@@ -159,7 +159,7 @@ class SoldOutLeases:
         metrics.count_sold_out_lease()
 
 
-def raise_counters(run: Callable[[list[int]], list[Reply]], nodes: list[int]) -> list[Reply]:
+def wait_out_leases(run: Callable[[list[int]], list[Reply]], nodes: list[int]) -> list[Reply]:
     """Run a script that may raise a counter (sync.lua, unreserve.lua) on ``nodes``
     with ``run(nodes)``, and again on the nodes that answered "leased" once their
     leases have passed. Returns one reply per node; a node still leased after
@@ -173,15 +173,6 @@ def raise_counters(run: Callable[[list[int]], list[Reply]], nodes: list[int]) ->
         time.sleep(max(int(reply.value[3]) for reply in leased) / 1000 + 0.001)
         replies.update((reply.node, reply) for reply in run([reply.node for reply in leased]))
     return [replies[node] for node in sorted(replies)]
-
-
-def lease_keys(stock_key: str) -> list[str]:
-    """The lease and rising flag of the counter at ``stock_key``."""
-    return [f"{stock_key}:lease", f"{stock_key}:rising"]
-
-
-def seen_key(stock_key: str) -> str:
-    return f"{stock_key}:seen"
 
 
 def as_version(applied: Any, epoch: Any) -> tuple[int, str]:
