@@ -36,8 +36,19 @@ _STANDARD = set(vars(logging.makeLogRecord({})))
 _encode = json.JSONEncoder(ensure_ascii=False).encode
 
 
+# Both kinds of number are at least eleven digits in a row. An ASCII line without such
+# a run (nearly every line: an access line, a lock message) is returned as it is after
+# one translate and one substring search, about a tenth of what the two lookbehind
+# patterns cost to scan it; any other line goes through the patterns (``\d`` matches
+# every script's digits, so a line that is not ASCII always does).
+_ASCII_DIGITS = str.maketrans("123456789", "000000000")
+_DIGIT_RUN = "0" * 11
+
+
 def scrub(text: str) -> str:
     """``text`` with ID numbers and mobile numbers masked."""
+    if text.isascii() and _DIGIT_RUN not in text.translate(_ASCII_DIGITS):
+        return text
     text = _ID_CARD.sub(lambda m: mask_id_card(m.group()), text)
     return _MOBILE.sub(lambda m: mask_phone(m.group()), text)
 

@@ -10,6 +10,8 @@ import re
 
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cardshop.logs import JsonFormatter, RequestIdFilter, ScrubFilter, scrub
 
@@ -100,6 +102,25 @@ def test_personal_numbers_are_masked_in_any_log_line() -> None:
     ScrubFilter().filter(record)
     entry = json.loads(JsonFormatter().format(record))
     assert entry["message"] == "buyer 139****4321" and "request_id" in entry
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.text(alphabet="0123456789", min_size=1, max_size=20),
+            st.sampled_from(["13812345678", "11010519900101123X", "110105199001011237", "x", "X", "-", " ", "１３"]),
+            st.text(max_size=6),
+        ),
+        max_size=8,
+    ).map("".join)
+)
+def test_the_quick_scrub_masks_exactly_what_the_patterns_mask(text: str) -> None:
+    from cardshop.logs import _ID_CARD, _MOBILE
+    from cardshop.validation import mask_id_card, mask_phone
+
+    slow = _MOBILE.sub(lambda m: mask_phone(m.group()), _ID_CARD.sub(lambda m: mask_id_card(m.group()), text))
+    assert scrub(text) == slow
 
 
 def test_a_request_id_is_echoed_or_made(client) -> None:
