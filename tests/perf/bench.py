@@ -141,7 +141,7 @@ def merged_ceiling(measured: list[dict[str, Any]], seconds: float) -> dict[str, 
         merged.requests += one["result"].requests
     result = row("ceiling: GET /healthz", merged, seconds * len(measured), "200")
     result["ceiling_runs"] = [one["per_second"] for one in measured]
-    for key, digits in (("worker_cpu_ms", 2), ("worker_switches", 1), ("node_commands", 1)):
+    for key, digits in (("worker_cpu_ms", 2), ("driver_cpu_ms", 2), ("worker_switches", 1), ("node_commands", 1)):
         values = [one[key] for one in measured]
         result[key] = round(sum(values) / len(values), digits)
     return result
@@ -282,7 +282,7 @@ def invariant_check(urls: list[str], database_url: str) -> dict[str, Any]:
 def print_table(rows: list[dict[str, Any]], ceiling: float, baseline: float) -> None:
     print(
         f"\n{'row':<42}{'req/s':>9}{'ok/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'% ceil':>8}{'x base':>8}"
-        f"{'batch':>7}{'lock ms':>9}{'cpu ms':>8}{'switch':>8}{'node cmds':>10}  codes"
+        f"{'batch':>7}{'lock ms':>9}{'cpu ms':>8}{'driver':>8}{'switch':>8}{'node cmds':>10}  codes"
     )
     for r in rows:
         own = r.get("ceiling_per_second") or ceiling
@@ -299,7 +299,8 @@ def print_table(rows: list[dict[str, Any]], ceiling: float, baseline: float) -> 
             f"{r['row']:<42}{r['per_second']:>9.0f}{r['ok_per_second']:>9.0f}{ms(r['p50_ms']):>9}"
             f"{ms(r['p95_ms']):>9}{ms(r['p99_ms']):>9}{share:>8}{times:>8}"
             f"{ms(r.get('batch_orders')):>7}{ms(r.get('lock_held_ms')):>9}{cpu(r.get('worker_cpu_ms')):>8}"
-            f"{ms(r.get('worker_switches')):>8}{ms(r.get('node_commands')):>10}  {r['codes']}"
+            f"{cpu(r.get('driver_cpu_ms')):>8}{ms(r.get('worker_switches')):>8}{ms(r.get('node_commands')):>10}"
+            f"  {r['codes']}"
         )
 
 
@@ -353,7 +354,6 @@ def main() -> int:
             "DATABASE_URL": database_url,
             "SECRET_KEY": "bench",
             "CARDSHOP_INSTANCE_PATH": str(workdir / "instance"),
-            "CARDSHOP_RATELIMIT_ENABLED": "false",
             "CARDSHOP_METRICS_DIR": str(metrics_dir),
             **({"CARDSHOP_THREADS": str(args.threads)} if args.threads else {}),
         }
@@ -387,6 +387,7 @@ def main() -> int:
                 commands = node_commands(stack.urls) - commands_before
                 requests = max(1, result.requests)
                 measured["worker_cpu_ms"] = round(used.cpu / requests * 1000, 2)
+                measured["driver_cpu_ms"] = round(result.driver_cpu / requests * 1000, 2)
                 measured["worker_switches"] = round(used.switches / requests, 1)
                 measured["node_commands"] = round(commands / requests, 1)
                 measured["result"] = result

@@ -1,20 +1,24 @@
 """HTTP load from separate processes: N concurrent clients over keep-alive connections.
 
 Each client sends requests back to back for a fixed time and records status codes and
-latencies. Kept free of the app's imports so the driver costs as little as possible.
+latencies. Kept free of the app's imports so the driver costs as little as possible:
+each driver process runs its clients in one event loop over plain sockets (HTTP/1.1
+with keep-alive; what it reads of an answer is its status, its length and, for an
+error, its code).
 """
 
 from __future__ import annotations
 
-import http.client
+import contextlib
 import json
 import multiprocessing
-import threading
+import resource
+import selectors
+import socket
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
 from urllib.parse import urlparse
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -82,6 +86,7 @@ def order_body(sku: str, n: int) -> bytes:
 THREAD_SPAN = 50_000
 PROCESS_SPAN = 3_000_000
 ROW_SPAN = 50_000_000
+REPLY_TIMEOUT = 30.0  # seconds without any answer before a driver gives up
 
 
 @dataclass
@@ -90,66 +95,126 @@ class Result:
     latencies: dict[str, list[float]] = field(default_factory=dict)
     requests: int = 0
     elapsed: float = 0.0
+    driver_cpu: float = 0.0  # CPU seconds (user + system) the driver processes used
 
 
-def _client(url: str, kind: str, skus: list[str], seconds: float, seed: int, out: list[Any]) -> None:
+class _Client:
+    """One keep-alive connection and the request it is waiting on."""
+
+    __slots__ = ("began", "buffer", "n", "sock")
+
+    def __init__(self, address: tuple[str, int], n: int) -> None:
+        self.sock = socket.create_connection(address, timeout=REPLY_TIMEOUT)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.n = n
+        self.began = 0.0
+        self.buffer = b""
+
+
+def _request(kind: str, skus: list[str], n: int, host: str) -> bytes:
+    if kind == "get":
+        return f"GET {skus[0]} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    body = order_body(skus[n % len(skus)], n)
+    head = (
+        f"POST /api/orders HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Idempotency-Key: b-{n}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def _reply(buffer: bytes) -> tuple[int, bytes, bool, int] | None:
+    """(status, body, the server keeps the connection, bytes used) of the first whole
+    response in ``buffer``, or None while it is incomplete. The app's answers carry a
+    Content-Length (Flask sets one on every response it builds)."""
+    end = buffer.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    head = buffer[:end].decode("latin-1").split("\r\n")
+    fields = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in head[1:])}
+    length = int(fields["content-length"])
+    if len(buffer) < end + 4 + length:
+        return None
+    keep = fields.get("connection", "").lower() != "close"
+    return int(head[0].split()[1]), buffer[end + 4 : end + 4 + length], keep, end + 4 + length
+
+
+def _process(
+    args: tuple[str, str, list[str], float, int, int],
+) -> tuple[Counter[str], dict[str, list[float]], float]:
+    """``clients`` clients in one thread: each sends its next request as soon as its last
+    answer is in. One event loop rather than a thread per client: a driver's threads
+    would take turns for its GIL, and its CPU is CPU the server does not get (the two
+    share this machine's cores)."""
+    url, kind, skus, seconds, clients, base = args
+    started = resource.getrusage(resource.RUSAGE_SELF)
     target = urlparse(url)
-    conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+    address = (target.hostname or "127.0.0.1", target.port or 80)
+    host = f"{address[0]}:{address[1]}"
     codes: Counter[str] = Counter()
     latencies: dict[str, list[float]] = {}
-    n = seed
+    selector = selectors.DefaultSelector()
     deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        n += 1
-        began = time.perf_counter()
-        try:
-            if kind == "get":
-                conn.request("GET", skus[0])
-            else:
-                body = order_body(skus[n % len(skus)], n)
-                conn.request(
-                    "POST",
-                    "/api/orders",
-                    body=body,
-                    headers={"Content-Type": "application/json", "Idempotency-Key": f"b-{n}"},
-                )
-            response = conn.getresponse()
-            payload = response.read()
-            code = str(response.status)
-            if response.status >= 400 and kind != "get":
-                try:
-                    code = f"{response.status} {json.loads(payload)['error']}"
-                except (ValueError, KeyError):
-                    pass
-        except (OSError, http.client.HTTPException) as error:
-            code = f"error {type(error).__name__}"
-            conn.close()
-            conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
-        took = time.perf_counter() - began
+
+    def send(client: _Client) -> None:
+        client.n += 1
+        request = _request(kind, skus, client.n, host)
+        client.began = time.perf_counter()
+        client.sock.sendall(request)
+
+    def record(code: str, client: _Client) -> None:
         codes[code] += 1
-        latencies.setdefault(code, []).append(took)
-    conn.close()
-    out.append((codes, latencies))
+        latencies.setdefault(code, []).append(time.perf_counter() - client.began)
 
+    def start(n: int) -> None:
+        client = _Client(address, n)
+        selector.register(client.sock, selectors.EVENT_READ, client)
+        send(client)
 
-def _process(args: tuple[str, str, list[str], float, int, int]) -> tuple[Counter[str], dict[str, list[float]]]:
-    url, kind, skus, seconds, threads, base = args
-    out: list[Any] = []
-    workers = [
-        threading.Thread(target=_client, args=(url, kind, skus, seconds, base + i * THREAD_SPAN, out))
-        for i in range(threads)
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    codes: Counter[str] = Counter()
-    latencies: dict[str, list[float]] = {}
-    for part_codes, part_latencies in out:
-        codes.update(part_codes)
-        for code, values in part_latencies.items():
-            latencies.setdefault(code, []).extend(values)
-    return codes, latencies
+    def stop(client: _Client) -> None:
+        selector.unregister(client.sock)
+        client.sock.close()
+
+    for i in range(clients):
+        start(base + i * THREAD_SPAN)
+    while selector.get_map():
+        ready = selector.select(timeout=REPLY_TIMEOUT)
+        if not ready:  # the server stopped answering: every open request is an error
+            for key in list(selector.get_map().values()):
+                record("error timeout", key.data)
+                stop(key.data)
+            break
+        for key, _ in ready:
+            client: _Client = key.data
+            try:
+                data = client.sock.recv(65536)
+                if not data:
+                    raise ConnectionResetError("closed by the server")
+                client.buffer += data
+                reply = _reply(client.buffer)
+                if reply is None:
+                    continue
+                status, body, keep, used = reply
+                client.buffer = client.buffer[used:]
+                code = str(status)
+                if status >= 400 and kind != "get":
+                    with contextlib.suppress(ValueError, KeyError):
+                        code = f"{status} {json.loads(body)['error']}"
+                record(code, client)
+            except (OSError, ValueError, KeyError) as error:
+                record(f"error {type(error).__name__}", client)
+                keep = False
+            if not keep:
+                stop(client)
+                if time.perf_counter() < deadline:
+                    start(client.n)
+            elif time.perf_counter() < deadline:
+                send(client)
+            else:
+                stop(client)
+    selector.close()
+    ended = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = ended.ru_utime - started.ru_utime + ended.ru_stime - started.ru_stime
+    return codes, latencies, cpu
 
 
 def drive(url: str, kind: str, skus: list[str], *, clients: int, seconds: float, processes: int, seed: int) -> Result:
@@ -161,7 +226,8 @@ def drive(url: str, kind: str, skus: list[str], *, clients: int, seconds: float,
     result = Result()
     began = time.perf_counter()
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
-        for codes, latencies in pool.map(_process, jobs):
+        for codes, latencies, cpu in pool.map(_process, jobs):
+            result.driver_cpu += cpu
             result.codes.update(codes)
             for code, values in latencies.items():
                 result.latencies.setdefault(code, []).extend(values)
