@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import Busy, Conflict, Invalid, NotFound, NumberTaken, RiskRefused
 from ..metrics import counts_orders
 from ..models import Agent, DbSession, Order, OrderEvent, PhoneNumber, Product, end_reads
+from ..models.inserts import RowInsert
 from ..models.order import STATUSES
 from ..stock import AlreadyApplied, SoldProduct, StockService
 from . import commissions, risk
@@ -30,7 +31,16 @@ from .risk import RiskRules
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ORDERS = cast(Table, Order.__table__)
 ORDER_EVENTS = cast(Table, OrderEvent.__table__)
-INSERT_ORDERS = insert(ORDERS)  # built once: a statement built per batch is hashed anew to find its compiled form
+# Every column a plain order's row gives (RowInsert fills in no default).
+INSERT_ORDERS = RowInsert(
+    ORDERS,
+    [
+        *("order_no", "idempotency_key", "request_fingerprint", "product_id", "carrier", "qty", "price_fen"),
+        *("msisdn", "number_claim", "customer_name", "id_card", "customer_phone", "province", "city", "district"),
+        *("address_detail", "agent_id", "shop_code", "status", "status_reason", "courier", "tracking_no"),
+        *("activated_at", "created_at", "updated_at"),
+    ],
+)
 # The first event of each order just inserted for a batch, found by idempotency key: one
 # statement, and the orders' ids never travel to Python (SQLite cannot return the ids
 # of a multi-row insert in order, so asking for them costs a statement per row).
@@ -185,6 +195,32 @@ class OrderWriter:
         self.now = now
         self.rules = rules
         self.refusal: Exception | None = None
+        # What the order's row holds apart from its number and its product, worked out
+        # here, in the request's thread, rather than by the thread selling the batch
+        # under the product's lock.
+        self.fields = {
+            "idempotency_key": idempotency_key,
+            "request_fingerprint": fingerprint(order),
+            "qty": order.qty,
+            "msisdn": order.number,
+            "number_claim": order.number,
+            "customer_name": order.name,
+            "id_card": order.id_card,
+            "customer_phone": order.phone,
+            "province": order.province,
+            "city": order.city,
+            "district": order.district,
+            "address_detail": order.detail,
+            "agent_id": self.agent_id,
+            "shop_code": self.shop_code,
+            "status": "submitted",
+            "status_reason": "",
+            "courier": "",
+            "tracking_no": "",
+            "activated_at": None,
+            "created_at": now,
+            "updated_at": now,
+        }
 
     @classmethod
     def prepare(cls, session: DbSession, product: SoldProduct, writers: list[OrderWriter]) -> None:
@@ -212,7 +248,7 @@ class OrderWriter:
         if plain:
             rows = [writers[i].values(product) for i in plain]
             connection = session.connection()  # Core statements: no ORM work for plain rows
-            connection.execute(INSERT_ORDERS, rows)
+            INSERT_ORDERS.run(connection, rows)
             connection.execute(FIRST_EVENTS, {"keys": [row["idempotency_key"] for row in rows]})
             for i, row in zip(plain, rows, strict=True):
                 results[i] = Placed(row["order_no"], "submitted", STATUSES["submitted"])
@@ -226,28 +262,13 @@ class OrderWriter:
         return [result for result in results if result is not None]
 
     def values(self, product: SoldProduct) -> dict[str, Any]:
-        order, now = self.order, self.now
+        """The order's row, with a fresh order number (each attempt draws one)."""
         return {
-            "order_no": new_order_no(now),
-            "idempotency_key": self.idempotency_key,
-            "request_fingerprint": fingerprint(order),
+            **self.fields,
+            "order_no": new_order_no(self.now),
             "product_id": product.id,
             "carrier": product.carrier,
-            "qty": order.qty,
             "price_fen": product.monthly_fee_fen,
-            "msisdn": order.number,
-            "number_claim": order.number,
-            "customer_name": order.name,
-            "id_card": order.id_card,
-            "customer_phone": order.phone,
-            "province": order.province,
-            "city": order.city,
-            "district": order.district,
-            "address_detail": order.detail,
-            "agent_id": self.agent_id,
-            "shop_code": self.shop_code,
-            "status": "submitted",
-            "created_at": now,
         }
 
     def __call__(self, session: DbSession, product: SoldProduct) -> Placed:

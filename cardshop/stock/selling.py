@@ -12,14 +12,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from .. import metrics
 from ..errors import Busy, DatabaseUnavailable, SoldOut, StockUnavailable
 from ..models import DbSession, Product, StockEntry, is_disconnect
+from ..models.inserts import RowInsert
 from ..models.turns import write_turns
 from .combine import Sale
 from .locks import Fence
@@ -32,7 +34,9 @@ log = logging.getLogger(__name__)
 
 STOCK_ENTRIES = cast(Table, StockEntry.__table__)
 PRODUCTS = cast(Table, Product.__table__)
-INSERT_ENTRIES = insert(STOCK_ENTRIES)
+INSERT_ENTRIES = RowInsert(
+    STOCK_ENTRIES, ["product_id", "kind", "qty", "available_after", "actor", "note", "order_id", "created_at"]
+)
 MARKER_TTL = 24 * 3600  # how long a node remembers an applied order key
 
 # The guarded sale of a batch: the statement that makes an oversell impossible whatever
@@ -267,6 +271,7 @@ class BatchSale:
                     .values(stock_sold=PRODUCTS.c.stock_sold - unsold)
                 )
             entries = []
+            now = datetime.now(UTC)
             for sale in written:
                 left -= sale.qty
                 entries.append(
@@ -277,10 +282,12 @@ class BatchSale:
                         "available_after": left,
                         "actor": "order",
                         "note": sale.order_key[:200],
+                        "order_id": None,
+                        "created_at": now,
                     }
                 )
             if entries:
-                connection.execute(INSERT_ENTRIES, entries)  # Core: no ORM bookkeeping for the ledger
+                INSERT_ENTRIES.run(connection, entries)
             session.commit()
             return written
         except WriteApart:
