@@ -27,17 +27,17 @@ class SessionSparingLoginManager(LoginManager):
     After every request Flask-Login looks into the session for a remember-me cookie to
     set or clear. Looking marks the session accessed, so every response (a health
     check, an API answer, a static file) went out with ``Vary: Cookie``, which keeps
-    shared caches from storing it, and the pass was 7% of a healthz's instructions (the
-    check below costs about half of that back).
-    Flask-Login puts something there to act on only when a request logs someone in or
-    out, or brings a remember cookie, or when ``REMEMBER_COOKIE_REFRESH_EACH_REQUEST``
-    is set; on those requests the pass runs, unchanged."""
+    shared caches from storing it; the pass was 7% of a healthz's instructions, and
+    the check below costs about half of that back. Flask-Login puts something there to
+    act on only when a request logs someone in or out, or brings a remember cookie, or
+    when ``REMEMBER_COOKIE_REFRESH_EACH_REQUEST`` is set; on those requests the pass
+    runs, unchanged."""
 
     def _update_remember_cookie(self, response: Response) -> Response:
         config = current_app.config
         if (
             config.get("REMEMBER_COOKIE_NAME", COOKIE_NAME) in request.environ.get("HTTP_COOKIE", "")
-            or g.get("login_changed")
+            or g.get("cardshop_login_changed")
             or config.get("REMEMBER_COOKIE_REFRESH_EACH_REQUEST")
         ):  # the raw header: a name found inside another cookie only means a pass for nothing
             return cast(Response, super()._update_remember_cookie(response))
@@ -47,7 +47,7 @@ class SessionSparingLoginManager(LoginManager):
 @user_logged_in.connect
 @user_logged_out.connect
 def _note_login_change(_app: Any, **_extra: Any) -> None:
-    g.login_changed = True
+    g.cardshop_login_changed = True
 
 
 login_manager = SessionSparingLoginManager()
