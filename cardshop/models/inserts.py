@@ -24,7 +24,10 @@ class RowInsert:
     No default is filled in: ``columns`` must name every column that has a Python-side
     default or may not be NULL, which is checked when the insert is built."""
 
-    def __init__(self, table: Table, columns: Sequence[str]) -> None:
+    def __init__(self, table: Table, columns: Sequence[str] | None = None) -> None:
+        """``columns``: those the rows give; by default every column but the key."""
+        if columns is None:
+            columns = [column.name for column in table.columns if not column.primary_key]
         unnamed = [
             column.name
             for column in table.columns
@@ -45,26 +48,19 @@ class RowInsert:
 
     def _build(self, dialect: Dialect) -> tuple[str, Params]:
         compiled = insert(self.table).compile(dialect=dialect, column_keys=list(self.columns))
-        processors = {
-            name: processor
-            for name in self.columns
-            if (processor := self.table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
-        }
-        if compiled.positional:
-            order = list(compiled.positiontup or ())
-            assert sorted(order) == sorted(self.columns), (order, self.columns)
-            steps = [(name, processors.get(name)) for name in order]
+        # Positional drivers (sqlite3) take a tuple in the statement's order, the others
+        # (psycopg) a dict by parameter name.
+        names = list(compiled.positiontup or ()) if compiled.positional else list(compiled.binds)
+        assert sorted(names) == sorted(self.columns), (names, self.columns)
+        steps = [(name, self.table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names]
 
-            def params(row: dict[str, Any]) -> Any:
-                return tuple(row[name] if convert is None else convert(row[name]) for name, convert in steps)
+        def values(row: dict[str, Any]) -> list[Any]:
+            return [row[name] if convert is None else convert(row[name]) for name, convert in steps]
 
-        else:
-            assert sorted(compiled.binds) == sorted(self.columns), (list(compiled.binds), self.columns)
-
-            steps = [(name, processors.get(name)) for name in self.columns]
-
-            def params(row: dict[str, Any]) -> Any:
-                return {name: row[name] if convert is None else convert(row[name]) for name, convert in steps}
-
+        params: Params = (
+            (lambda row: tuple(values(row)))
+            if compiled.positional
+            else (lambda row: dict(zip(names, values(row), strict=True)))
+        )
         self._built[dialect.name] = built = (compiled.string, params)
         return built

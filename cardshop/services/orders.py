@@ -31,16 +31,7 @@ from .risk import RiskRules
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ORDERS = cast(Table, Order.__table__)
 ORDER_EVENTS = cast(Table, OrderEvent.__table__)
-# Every column a plain order's row gives (RowInsert fills in no default).
-INSERT_ORDERS = RowInsert(
-    ORDERS,
-    [
-        *("order_no", "idempotency_key", "request_fingerprint", "product_id", "carrier", "qty", "price_fen"),
-        *("msisdn", "number_claim", "customer_name", "id_card", "customer_phone", "province", "city", "district"),
-        *("address_detail", "agent_id", "shop_code", "status", "status_reason", "courier", "tracking_no"),
-        *("activated_at", "created_at", "updated_at"),
-    ],
-)
+INSERT_ORDERS = RowInsert(ORDERS)  # a plain order's row gives every column (OrderWriter.values)
 # The first event of each order just inserted for a batch, found by idempotency key: one
 # statement, and the orders' ids never travel to Python (SQLite cannot return the ids
 # of a multi-row insert in order, so asking for them costs a statement per row).

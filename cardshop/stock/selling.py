@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
@@ -21,6 +20,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from .. import metrics
 from ..errors import Busy, DatabaseUnavailable, SoldOut, StockUnavailable
 from ..models import DbSession, Product, StockEntry, is_disconnect
+from ..models.base import utcnow
 from ..models.inserts import RowInsert
 from ..models.turns import write_turns
 from .combine import Sale
@@ -34,9 +34,7 @@ log = logging.getLogger(__name__)
 
 STOCK_ENTRIES = cast(Table, StockEntry.__table__)
 PRODUCTS = cast(Table, Product.__table__)
-INSERT_ENTRIES = RowInsert(
-    STOCK_ENTRIES, ["product_id", "kind", "qty", "available_after", "actor", "note", "order_id", "created_at"]
-)
+INSERT_ENTRIES = RowInsert(STOCK_ENTRIES)
 MARKER_TTL = 24 * 3600  # how long a node remembers an applied order key
 
 # The guarded sale of a batch: the statement that makes an oversell impossible whatever
@@ -271,7 +269,7 @@ class BatchSale:
                     .values(stock_sold=PRODUCTS.c.stock_sold - unsold)
                 )
             entries = []
-            now = datetime.now(UTC)
+            now = utcnow()
             for sale in written:
                 left -= sale.qty
                 entries.append(
