@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 import uuid
@@ -75,9 +76,27 @@ class ScrubFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__()
+        self._second: tuple[float, str] = (-1.0, "")  # the last whole second and its text
+
+    def timestamp(self, created: float) -> str:
+        """``created`` as ``datetime.fromtimestamp(created, UTC).isoformat(timespec=
+        "milliseconds")`` writes it, with the text up to the second made once a second
+        (a quarter of a request's log line went on datetime)."""
+        fraction, second = math.modf(created)
+        micros = round(fraction * 1e6)  # as datetime rounds a timestamp
+        if micros >= 1_000_000:
+            second, micros = second + 1, micros - 1_000_000
+        cached, text = self._second
+        if cached != second:
+            text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._second = (second, text)
+        return f"{text}.{micros // 1000:03d}+00:00"
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": self.timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -119,6 +138,24 @@ def configure(json_lines: bool, level: int = logging.INFO) -> None:
 access_log = logging.getLogger("cardshop.access")
 
 
+def log_access(method: str, path: str, status: int, started: float) -> None:
+    """The request's access line: ``access_log.info`` without its search of the stack
+    for the caller (the line says where it comes from: cardshop.access, this
+    function), a tenth of the line's cost. Filters and handlers apply as to any line."""
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    extra = {
+        "method": method,
+        "path": path,
+        "status": status,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+    }
+    record = access_log.makeRecord(
+        access_log.name, logging.INFO, __file__, 0, "%s %s %s", (method, path, status), None, "log_access", extra
+    )
+    access_log.handle(record)
+
+
 def init_app(app: Flask) -> None:
     """Request ids in and out, and one access line per request (path without its query:
     a query string may carry a phone number)."""
@@ -135,18 +172,7 @@ def init_app(app: Flask) -> None:
         request_id = g.get("request_id")
         if request_id:
             response.headers["X-Request-ID"] = request_id
-            access_log.info(
-                "%s %s %s",
-                request.method,
-                request.path,
-                response.status_code,
-                extra={
-                    "method": request.method,
-                    "path": request.path,
-                    "status": response.status_code,
-                    "duration_ms": round((time.perf_counter() - g.get("request_started", 0.0)) * 1000, 1),
-                },
-            )
+            log_access(request.method, request.path, response.status_code, g.get("request_started", 0.0))
         return response
 
     @app.teardown_request
