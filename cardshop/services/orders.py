@@ -13,13 +13,14 @@ from datetime import UTC, datetime
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, insert, literal, select, update
+from sqlalchemy import Table, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import Busy, Conflict, Invalid, NotFound, NumberTaken, RiskRefused
 from ..metrics import counts_orders
 from ..models import Agent, DbSession, Order, OrderEvent, PhoneNumber, Product, end_reads
 from ..models.inserts import RowInsert
+from ..models.lists import in_list
 from ..models.order import STATUSES
 from ..stock import AlreadyApplied, SoldProduct, StockService
 from . import commissions, risk
@@ -38,7 +39,7 @@ INSERT_ORDERS = RowInsert(ORDERS)  # a plain order's row gives every column (Ord
 FIRST_EVENTS = insert(ORDER_EVENTS).from_select(
     ["order_id", "to_status", "source", "created_at"],
     select(ORDERS.c.id, literal("submitted"), literal("customer"), ORDERS.c.created_at).where(
-        ORDERS.c.idempotency_key.in_(bindparam("keys", expanding=True))
+        in_list(ORDERS.c.idempotency_key, "keys")  # one parameter (cardshop/models/lists.py)
     ),
 )
 

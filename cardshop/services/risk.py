@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, case, func, select, text
 
 from ..errors import RiskRefused
 from ..models import BLOCK_KINDS, CARRIERS, DEAD_STATUSES, BlockEntry, DbSession, Order
+from ..models.lists import in_list
 from ..validation import normalize_id_card
 
 
@@ -44,10 +45,10 @@ class Applicant:
     qty: int
 
 
-# Built once: a batch's lists go in as expanding parameters.
+# Built once: a batch's lists go in as one parameter each (cardshop/models/lists.py).
 _BLOCKED = select(BlockEntry.kind, BlockEntry.value).where(
-    ((BlockEntry.kind == "id_card") & BlockEntry.value.in_(bindparam("ids", expanding=True)))
-    | ((BlockEntry.kind == "phone") & BlockEntry.value.in_(bindparam("phones", expanding=True)))
+    ((BlockEntry.kind == "id_card") & in_list(BlockEntry.value, "ids"))
+    | ((BlockEntry.kind == "phone") & in_list(BlockEntry.value, "phones"))
 )
 _COUNTS = (
     select(
@@ -56,9 +57,9 @@ _COUNTS = (
         func.coalesce(func.sum(Order.qty), 0),
     )
     .where(
-        Order.id_card.in_(bindparam("ids", expanding=True)),
+        in_list(Order.id_card, "ids"),
         Order.carrier == bindparam("carrier"),
-        Order.status.not_in(bindparam("dead", expanding=True)),
+        *[Order.status != status for status in sorted(DEAD_STATUSES)],
     )
     .group_by(Order.id_card)
 )
@@ -91,7 +92,7 @@ def screen(
     recent: dict[str, int] = {}
     live: dict[str, int] = {}
     for id_card, recent_count, live_qty in connection.execute(
-        _COUNTS, {"ids": ids, "carrier": carrier_code, "since": since, "dead": sorted(DEAD_STATUSES)}
+        _COUNTS, {"ids": ids, "carrier": carrier_code, "since": since}
     ):
         recent[id_card], live[id_card] = int(recent_count), int(live_qty)
     carrier = CARRIERS.get(carrier_code, carrier_code)
