@@ -27,6 +27,10 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import Text, TypeDecorator, TypeEngine
 
+# One encoder, not json.dumps: with any option json.dumps builds an encoder per call (and
+# pottery wraps it module-wide), and this runs under the product's lock.
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+
 
 class ValueList(TypeDecorator[Sequence[Any]]):
     """A list of text values as one parameter: JSON text on SQLite, an array elsewhere."""
@@ -37,12 +41,12 @@ class ValueList(TypeDecorator[Sequence[Any]]):
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "postgresql":
             return dialect.type_descriptor(ARRAY(Text))
-        return dialect.type_descriptor(Text())
+        return super().load_dialect_impl(dialect)
 
     def process_bind_param(self, value: Sequence[Any] | None, dialect: Dialect) -> Any:
         if value is None or dialect.name == "postgresql":
             return value
-        return json.dumps(list(value), ensure_ascii=False)
+        return _encode(list(value))
 
 
 class InList(ColumnElement[bool]):
