@@ -1,5 +1,6 @@
-"""RowInsert, the batches' executemany: it stores what SQLAlchemy's own insert stores
-(on SQLite and, with ``make test-pg``, PostgreSQL), and it fills in no default."""
+"""RowInsert, the batches' inserts: it stores what SQLAlchemy's own insert stores (on
+SQLite, in multi-row chunks, and with ``make test-pg`` PostgreSQL), in the rows' order,
+and it fills in no default."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def entry(product_id: int, note: str, created_at: datetime) -> dict[str, object]
     }
 
 
-@pytest.mark.parametrize("count", [1, 3])
+@pytest.mark.parametrize("count", [1, 3, 11, 70])  # 70 rows: chunks of 64, 4 and 2 on SQLite
 def test_rows_are_stored_as_sqlalchemy_stores_them(make_product, count: int) -> None:
     product = make_product("P-1", stock_total=0)
     elsewhere = INSTANT.astimezone(ZoneInfo("Asia/Shanghai"))  # the same instant, another zone
@@ -47,7 +48,7 @@ def test_rows_are_stored_as_sqlalchemy_stores_them(make_product, count: int) -> 
             " FROM stock_entries WHERE kind = 'sale' ORDER BY id"
         )
     ).all()
-    assert raw[count:] == raw[:count]  # the very values the database holds, text on SQLite
+    assert raw[count:] == raw[:count]  # the very values the database holds, text on SQLite, in order
     read = db.session.scalars(select(StockEntry.created_at).where(StockEntry.kind == "sale")).all()
     assert read == [INSTANT] * (2 * count)
 
@@ -64,3 +65,17 @@ def test_every_defaulted_or_required_column_must_be_given() -> None:
 def test_a_plain_order_row_names_every_column_but_the_key() -> None:
     table = cast(Table, Order.__table__)
     assert set(INSERT_ORDERS.columns) == {column.name for column in table.columns} - {"id"}
+
+
+def test_sqlite_chunks_are_powers_of_two_that_fit_one_statement() -> None:
+    for insert_rows in (RowInsert(STOCK_ENTRIES), INSERT_ORDERS):
+        sizes = set()
+        for count in range(1, 300):
+            left, chunks = count, []
+            while left:
+                chunks.append(insert_rows._chunk(left))
+                left -= chunks[-1]
+            assert chunks == sorted(chunks, reverse=True)
+            sizes.update(chunks)
+        assert all(size & (size - 1) == 0 for size in sizes)  # a few texts for the statement cache
+        assert max(sizes) * len(insert_rows.columns) <= 999
