@@ -51,8 +51,7 @@ def test_a_waiter_is_woken_when_the_holder_lets_go(managers, monkeypatch) -> Non
     time.sleep(0.2)
     assert won == []
 
-    lock.release()
-    holder.hand_over("stock:W", lock)
+    holder.let_go("stock:W", lock)  # the release itself wakes the waiter
     thread.join(3.0)
     assert len(won) == 1, "the waiter was not woken"
     assert hint.get(waiting_key("stock:W")) is None  # and no longer counted
@@ -74,8 +73,7 @@ def test_who_let_go_lets_the_woken_waiter_win(managers, monkeypatch) -> None:
     thread = threading.Thread(target=other)
     thread.start()
     until(lambda: hint.get(waiting_key("stock:P")) == b"1")
-    lock.release()
-    first.hand_over("stock:P", lock)
+    first.let_go("stock:P", lock)
     with first.hold("stock:P"):  # it could win at once: the waiter is only waking up
         turns.append("first")
     thread.join(3.0)
@@ -153,3 +151,40 @@ def test_each_step_is_one_send_to_all_nodes(managers, monkeypatch) -> None:
     with manager.hold("stock:S") as fence:
         assert fence.token > 0
     assert sent == ["SET", "GET", "EVALSHA", "EVALSHA"]  # take, read the sequence, move it on, let go
+
+
+def test_a_lock_won_at_the_first_try_is_tried_at_once_next_time(managers, monkeypatch) -> None:
+    first, second = managers
+    looks: list[str] = []
+    original = LockManager._visibly_held
+
+    def counted(self: LockManager, lock: Redlock) -> bool:
+        looks.append(lock.key)
+        return original(self, lock)
+
+    monkeypatch.setattr(LockManager, "_visibly_held", counted)
+    for _ in range(3):  # nobody else wants it: no look before the try
+        with first.hold("stock:F"):
+            pass
+    assert looks == []
+
+    lock = second.acquire("stock:F")
+    won: list[object] = []
+
+    def wait_for_it() -> None:
+        won.append(first.acquire("stock:F", wait=8.0))
+
+    thread = threading.Thread(target=wait_for_it)
+    thread.start()
+    until(lambda: second.hint_node(lock).get(waiting_key("stock:F")) == b"1")  # type: ignore[union-attr]
+    second.let_go("stock:F", lock)
+    thread.join(3.0)
+    first.let_go("stock:F", won[0])  # type: ignore[arg-type]
+    looks.clear()
+    with first.hold("stock:F"):  # it had to wait last time: it looks first
+        pass
+    assert looks == [lock.key]
+    looks.clear()
+    with first.hold("stock:F"):  # and won at once: no look again
+        pass
+    assert looks == []

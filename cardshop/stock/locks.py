@@ -49,14 +49,17 @@ class NodeRedlock(Redlock):
     reply is read (:meth:`NodeSet.send_all`): SET NX PX with pottery's key, value and
     lifetime to take it, pottery's own release script to let go. What counts as won
     (a majority, with time left after pottery's clock drift allowance), the release on
-    failure and the errors raised are pottery's. Everything else (``locked``,
+    failure and the errors raised are pottery's. Letting go also wakes a waiting
+    process in the same call (:meth:`release`). Everything else (``locked``,
     ``extend``, the context manager) is pottery's unchanged."""
 
-    __slots__ = ("nodes",)
+    __slots__ = ("nodes", "resource", "woke")
 
-    def __init__(self, *, nodes: NodeSet, **options: Any) -> None:
-        super().__init__(masters=nodes.clients, **options)
+    def __init__(self, *, nodes: NodeSet, resource: str, **options: Any) -> None:
+        super().__init__(key=lock_key(resource), masters=nodes.clients, **options)
         self.nodes = nodes
+        self.resource = resource
+        self.woke = False
 
     def _acquire_masters(self, *, raise_on_redis_errors: bool | None = None) -> bool:
         self._uuid = str(uuid.uuid4())
@@ -81,8 +84,13 @@ class NodeRedlock(Redlock):
     _Redlock__acquire_masters = _acquire_masters
 
     def release(self, *, raise_on_redis_errors: bool | None = None) -> None:
-        released = _majority(self.nodes, lambda reply: bool(reply.value))
-        replies = self.nodes.run_script(cast(Script, self._release_script), [self.key], [self._uuid], decided=released)
+        """pottery's release, and the wake-up of a waiting process in the same call
+        (release.lua: pottery's release script, then handoff.lua's push where anyone
+        waits). ``woke`` tells whether some node had a waiter to wake."""
+        keys = [self.key, wake_key(self.resource), waiting_key(self.resource)]
+        released = _majority(self.nodes, lambda reply: bool(reply.value[0]))
+        replies = self.nodes.run_script("release", keys, [self._uuid, WAKE_TTL_MS], decided=released)
+        self.woke = any(reply.ok and int(reply.value[1]) > 0 for reply in replies)
         if released(replies):
             return
         self._check_enough_masters_up(raise_on_redis_errors, _errors(replies))
@@ -176,11 +184,12 @@ class LockManager:
         self.retry_max = retry_max
         self._sequences: dict[str, NextID] = {}
         self._woke: dict[str, float] = {}  # resource -> when this process last woke a waiter for it
+        self._contended: dict[str, bool] = {}  # resource -> whether its last acquire here waited
 
-    def acquire(self, resource: str, *, wait: float | None = None) -> Redlock:
+    def acquire(self, resource: str, *, wait: float | None = None) -> NodeRedlock:
         """Win the resource's Redlock on a majority of nodes within ``wait`` seconds."""
         lock = NodeRedlock(
-            key=lock_key(resource),
+            resource=resource,
             nodes=self.nodes,
             auto_release_time=self.ttl,
             raise_on_redis_errors=True,
@@ -192,8 +201,12 @@ class LockManager:
         # once would mostly win (this process is running, the other is waking up), and
         # the other process's orders would wait for lease after lease.
         polite = started - self._woke.pop(resource, -HINT_DOUBT) < HINT_DOUBT
+        # A lock that this process last won at its first try (a plan that sells a few
+        # orders a second) is tried at once: looking first would cost a round trip on
+        # nearly every sale and spare a failed try only now and then.
+        look = polite or self._contended.get(resource, False)
         tried = started
-        woken = False
+        woken = waited = False
         try:
             while True:
                 # The hint can be wrong for a while: a node that was hung applies, once it
@@ -201,11 +214,12 @@ class LockManager:
                 # would keep a waiter out for the key's lifetime. So a real attempt is made
                 # at least every HINT_DOUBT seconds, whatever the hint says.
                 now = time.monotonic()
-                if not polite and (woken or now - tried >= HINT_DOUBT or not self._visibly_held(lock)):
+                if not polite and (woken or not look or now - tried >= HINT_DOUBT or not self._visibly_held(lock)):
                     tried = now
                     try:
                         if lock.acquire(blocking=False):
                             metrics.observe_lock_wait(time.monotonic() - started)
+                            self._contended[resource] = waited
                             return lock
                     except QuorumIsImpossible as error:
                         metrics.count_lock_failure("quorum")
@@ -218,11 +232,13 @@ class LockManager:
                 limit = POLITE_WAIT if polite else HINT_DOUBT - (now - tried)
                 woken = waiter.wait(min(deadline - now, limit))
                 polite = False
+                look = waited = True
         finally:
             waiter.leave()
 
     def hand_over(self, resource: str, lock: Redlock) -> None:
-        """After releasing ``lock``: wake one process that waits for it (see _Waiter)."""
+        """Wake one process that waits for ``lock`` (see _Waiter), after a release that
+        could not do it (:meth:`let_go`)."""
         node = self.hint_node(lock)
         if node is None:
             return
@@ -284,9 +300,19 @@ class LockManager:
         try:
             yield Fence(lock, resource, self.next_token(resource))
         finally:
-            with contextlib.suppress(ReleaseUnlockedLock, QuorumIsImpossible, QuorumNotAchieved):
-                lock.release()
+            self.let_go(resource, lock)
+
+    def let_go(self, resource: str, lock: NodeRedlock) -> None:
+        """Release ``lock``, which wakes a process waiting for it (release.lua), and
+        remember having woken one (:meth:`acquire` lets it win). A release that did not
+        reach a majority (the lock expired, nodes down) still wakes a waiter to try."""
+        try:
+            lock.release()
+        except (ReleaseUnlockedLock, QuorumIsImpossible, QuorumNotAchieved):
             self.hand_over(resource, lock)
+            return
+        if lock.woke:
+            self._woke[resource] = time.monotonic()
 
 
 class _Waiter:

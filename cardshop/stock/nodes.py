@@ -40,6 +40,7 @@ LUA_SCRIPTS = (
     "unhold",
     "held",
     "handoff",
+    "release",
     "unwait",
     "seen",
 )

@@ -64,7 +64,7 @@ def main() -> None:
                 NextID(key="bench:a", masters=nodes.clients, raise_on_redis_errors=True),
             ),
             "cardshop, all nodes at once": lambda: (
-                NodeRedlock(key="bench:b", nodes=nodes, auto_release_time=10.0, raise_on_redis_errors=True),
+                NodeRedlock(resource="bench:b", nodes=nodes, auto_release_time=10.0, raise_on_redis_errors=True),
                 NodeNextID(key="bench:b", nodes=nodes, raise_on_redis_errors=True),
             ),
         }
