@@ -143,14 +143,19 @@ def test_each_step_is_one_send_to_all_nodes(managers, monkeypatch) -> None:
     """pottery's own methods call the nodes one by one; if an upgrade renamed what
     NodeRedlock and NodeNextID override, these counts would drop to zero."""
     manager = managers[0]
+    names = {script.sha: name for name, script in manager.nodes.scripts.items()}
     sent: list[str] = []
     send_all = manager.nodes.send_all
-    monkeypatch.setattr(
-        manager.nodes, "send_all", lambda command, *a, **k: sent.append(command[0]) or send_all(command, *a, **k)
-    )
+
+    def counted(command, *args, **options):  # type: ignore[no-untyped-def]
+        sent.append(names.get(command[1], "pottery's set-id") if command[0] == "EVALSHA" else command[0])
+        return send_all(command, *args, **options)
+
+    monkeypatch.setattr(manager.nodes, "send_all", counted)
     with manager.hold("stock:S") as fence:
         assert fence.token > 0
-    assert sent == ["SET", "GET", "EVALSHA", "EVALSHA"]  # take, read the sequence, move it on, let go
+    # take the lock and read the sequence, move the sequence on, let go and wake a waiter
+    assert sent == ["take", "pottery's set-id", "release"]
 
 
 def test_a_lock_won_at_the_first_try_is_tried_at_once_next_time(managers, monkeypatch) -> None:
@@ -188,3 +193,30 @@ def test_a_lock_won_at_the_first_try_is_tried_at_once_next_time(managers, monkey
     with first.hold("stock:F"):  # and won at once: no look again
         pass
     assert looks == []
+
+
+def test_a_hold_reads_the_sequence_as_it_takes_the_lock_and_its_token_still_goes_up(nodes, managers) -> None:
+    ours, other = managers
+    plain = NextID(key="cardshop:stock:N", masters=other.nodes.clients, raise_on_redis_errors=True)
+    seen = []
+    for _ in range(2):
+        with ours.hold("stock:N") as fence:
+            seen.append(fence.token)
+        seen.append(next(plain))  # pottery's own NextID, between two holds
+    assert seen == sorted(seen) and len(set(seen)) == 4
+    assert [int(client.get(locks.fence_key("stock:N"))) for client in ours.nodes.clients] == [seen[-1]] * 3
+
+    lock = ours.acquire("stock:N")
+    assert lock.sequence_seen == seen[-1]
+    moved = next(plain)  # the sequence moves on after the read: the write is refused...
+    token = ours.next_token("stock:N", seen=lock.sequence_seen)
+    assert token > moved  # ...and the token is drawn again, above it
+    ours.let_go("stock:N", lock)
+
+    ours.nodes.clients[2].delete(locks.fence_key("stock:N"))  # one node restarted empty
+    with ours.hold("stock:N") as fence:
+        assert fence.token > token
+    nodes.nodes[0].stop()
+    with ours.hold("stock:N") as fence:  # two of three: read and written on a majority
+        assert fence.token > token + 1
+    nodes.nodes[0].restart()

@@ -49,32 +49,42 @@ class NodeRedlock(Redlock):
     reply is read (:meth:`NodeSet.send_all`): SET NX PX with pottery's key, value and
     lifetime to take it, pottery's own release script to let go. What counts as won
     (a majority, with time left after pottery's clock drift allowance), the release on
-    failure and the errors raised are pottery's. Letting go also wakes a waiting
-    process in the same call (:meth:`release`). Everything else (``locked``,
-    ``extend``, the context manager) is pottery's unchanged."""
+    failure and the errors raised are pottery's. Taking the lock also reads the
+    resource's token sequence, and letting go wakes a waiting process, each in the
+    same call (take.lua, release.lua). Everything else (``locked``, ``extend``, the
+    context manager) is pottery's unchanged."""
 
-    __slots__ = ("nodes", "resource", "woke")
+    __slots__ = ("nodes", "resource", "sequence_seen", "woke")
 
     def __init__(self, *, nodes: NodeSet, resource: str, **options: Any) -> None:
         super().__init__(key=lock_key(resource), masters=nodes.clients, **options)
         self.nodes = nodes
         self.resource = resource
         self.woke = False
+        self.sequence_seen: int | None = None
 
     def _acquire_masters(self, *, raise_on_redis_errors: bool | None = None) -> bool:
+        """pottery's SET NX PX on every node at once, each reading the resource's token
+        sequence in the same call (take.lua): once won, ``sequence_seen`` is the largest
+        value of the nodes that answered, a majority, which is what NextID's read step
+        would have found (see :meth:`LockManager.next_token`)."""
         self._uuid = str(uuid.uuid4())
         self._extension_num = 0
+        self.sequence_seen = None
         started = time.monotonic()
-        key, value, lifetime_ms = self.key, self._uuid, int(self.auto_release_time * 1000)
-        won = _majority(self.nodes, lambda reply: bool(reply.value))
+        script = self.nodes.scripts["take"]
+        keys = [self.key, fence_key(self.resource)]
+        args = [self._uuid, int(self.auto_release_time * 1000)]
+        won = _majority(self.nodes, lambda reply: int(reply.value[0]) == 1)
         replies = self.nodes.send_all(
-            ("SET", key, value, "PX", lifetime_ms, "NX"),
-            lambda client: client.set(key, value, px=lifetime_ms, nx=True),
+            ("EVALSHA", script.sha, len(keys), *keys, *args),  # type: ignore[attr-defined]
+            lambda client: script(keys=keys, args=args, client=client),
             decided=won,
         )
         if won(replies):
             validity = self.auto_release_time - self._Redlock__drift() - (time.monotonic() - started)  # type: ignore[attr-defined]
             if validity > 0:
+                self.sequence_seen = max(int(reply.value[1]) for reply in replies if reply.ok)
                 return True
         with contextlib.suppress(ReleaseUnlockedLock):
             self.release(raise_on_redis_errors=raise_on_redis_errors)
@@ -123,7 +133,9 @@ class NodeNextID(NextID):
         self._check_enough_masters_up(None, _errors(replies))
         raise QuorumNotAchieved(key, self.masters, redis_errors=_errors(replies))
 
-    def _write(self, value: int) -> None:
+    def write(self, value: int) -> None:
+        """NextID's write step: set the sequence to ``value`` where it is lower; raises
+        QuorumNotAchieved unless a majority applied it."""
         applied = _majority(self.nodes, lambda reply: reply.value == value)
         replies = self.nodes.run_script(cast(Script, self._set_id_script), [self.key], [value], decided=applied)
         if applied(replies):
@@ -131,7 +143,7 @@ class NodeNextID(NextID):
         self._check_enough_masters_up(None, _errors(replies))
         raise QuorumNotAchieved(self.key, self.masters, redis_errors=_errors(replies))
 
-    _NextID__current_id = property(_read, _write)
+    _NextID__current_id = property(_read, write)
 
 
 def _majority(nodes: NodeSet, accepted: Callable[[Reply], bool]) -> Callable[[list[Reply]], bool]:
@@ -182,7 +194,7 @@ class LockManager:
         self.ttl = ttl
         self.wait = wait
         self.retry_max = retry_max
-        self._sequences: dict[str, NextID] = {}
+        self._sequences: dict[str, NodeNextID] = {}
         self._woke: dict[str, float] = {}  # resource -> when this process last woke a waiter for it
         self._contended: dict[str, bool] = {}  # resource -> whether its last acquire here waited
 
@@ -277,13 +289,27 @@ class LockManager:
         except RedisError:
             return False
 
-    def next_token(self, resource: str) -> int:
+    def next_token(self, resource: str, *, seen: int | None = None) -> int:
+        """A new fencing token: pottery NextID's read (unless ``seen``, the sequence a
+        majority showed when the lock was taken) and its write, which a majority must
+        apply (set-if-greater: two drawers of one value cannot both get it). A write
+        that a majority refused because the sequence moved on meanwhile is followed by
+        NextID's own read and write.
+
+        Reading when the lock is taken is as good as reading just after: a node lets the
+        next holder take the key only once the last holder released it there (or the
+        key expired), and the last holder's token had been applied on a majority before
+        it released; so any majority the next holder reads holds that token."""
         sequence = self._sequences.get(resource)
         if sequence is None:
             sequence = self._sequences[resource] = NodeNextID(
                 key=f"cardshop:{resource}", nodes=self.nodes, raise_on_redis_errors=True
             )
         try:
+            if seen is not None:
+                with contextlib.suppress(QuorumNotAchieved):
+                    sequence.write(seen + 1)
+                    return seen + 1
             return int(next(sequence))
         except (QuorumIsImpossible, QuorumNotAchieved) as error:
             metrics.count_quorum_failure()
@@ -298,7 +324,7 @@ class LockManager:
         """Hold the resource's lock with a fresh fencing token for the ``with`` body."""
         lock = self.acquire(resource, wait=wait)
         try:
-            yield Fence(lock, resource, self.next_token(resource))
+            yield Fence(lock, resource, self.next_token(resource, seen=lock.sequence_seen))
         finally:
             self.let_go(resource, lock)
 

@@ -41,6 +41,7 @@ LUA_SCRIPTS = (
     "held",
     "handoff",
     "release",
+    "take",
     "unwait",
     "seen",
 )
