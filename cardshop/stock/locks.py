@@ -47,12 +47,12 @@ class NodeRedlock(Redlock):
     trip also waits its turn for the GIL, inside the handover that a hot product's
     sales queue behind. Here the same commands go to every healthy node before any
     reply is read (:meth:`NodeSet.send_all`): SET NX PX with pottery's key, value and
-    lifetime to take it, pottery's own release script to let go. What counts as won
-    (a majority, with time left after pottery's clock drift allowance), the release on
-    failure and the errors raised are pottery's. Taking the lock also reads the
-    resource's token sequence, and letting go wakes a waiting process, each in the
-    same call (take.lua, release.lua). Everything else (``locked``, ``extend``, the
-    context manager) is pottery's unchanged."""
+    lifetime to take it, the compare-and-delete of pottery's release script to let go.
+    What counts as won (a majority, with time left after pottery's clock drift
+    allowance), the release on failure and the errors raised are pottery's. Taking the
+    lock also reads the resource's token sequence, and letting go wakes a waiting
+    process, each in the same call (take.lua, release.lua). Everything else
+    (``locked``, ``extend``, the context manager) is pottery's unchanged."""
 
     __slots__ = ("nodes", "resource", "sequence_seen", "woke")
 
