@@ -95,6 +95,9 @@ SETTINGS: dict[str, tuple[Any, Parser]] = {
     # How long a process answers a sold-out plan from memory after a majority of nodes
     # said nothing is left (cardshop/stock/soldout.py); 0 reads the nodes every time.
     "SOLD_OUT_LEASE": (0.05, _non_negative_float),
+    # Time each step of every sale (cardshop_stock_step_seconds; about 2% of a batch's
+    # instructions): for profiling, e.g. `make bench BENCH_ARGS=--steps`.
+    "STOCK_STEP_TIMING": (False, _bool),
     "REDIS_SOCKET_TIMEOUT": (0.25, _positive_float),
     "REDIS_CONNECT_TIMEOUT": (0.25, _positive_float),
     "DB_POOL_SIZE": (32, _positive_int),  # database connections kept per process (one per thread)

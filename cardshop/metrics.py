@@ -12,11 +12,12 @@ Plain functions, no Flask: the stock core calls them from the hot path.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Histogram, Summary, generate_latest, multiprocess
 from prometheus_client.core import REGISTRY, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -44,6 +45,13 @@ BATCH_SIZE = Histogram(
     "Orders sold together in one batch (one script call per node, one transaction)",
     buckets=(1, 2, 4, 8, 16, 32, 64),
 )
+SALE_STEPS = Summary(
+    "cardshop_stock_step_seconds",
+    "The selling thread's time in each step of a sale: turn (waiting for its process's turn to sell), "
+    "take (the lock and its token), reserve (reserve.lua, per batch), write (the transaction, per batch), "
+    "release; clock=wall, or clock=cpu for the thread's own CPU time",
+    ["step", "clock"],
+)
 LOCK_FAILURES = Counter("cardshop_lock_failures", "Product locks not won, by reason (busy, quorum)", ["reason"])
 QUORUM_FAILURES = Counter("cardshop_quorum_failures", "Stock operations refused because a majority was unreachable")
 NODE_ERRORS = Counter("cardshop_redis_node_errors", "Errors and timeouts talking to a Redis node", ["node"])
@@ -70,6 +78,59 @@ def observe_lock_held(seconds: float) -> None:
 
 def observe_batch(orders: int) -> None:
     BATCH_SIZE.observe(orders)
+
+
+class StepClock:
+    """Times the steps of one sale in the selling thread (``cardshop_stock_step_seconds``):
+    each :meth:`step` observes the wall and thread CPU time since the last one. Where a
+    lease's time goes is mostly waiting (for a node, the disk, the GIL), which the gap
+    between the two clocks shows. Off unless ``CARDSHOP_STOCK_STEP_TIMING`` is set
+    (:func:`step_clock` then hands out :class:`NoClock`): the observations cost about 2%
+    of a batch's instructions."""
+
+    __slots__ = ("_cpu", "_wall")
+
+    def __init__(self) -> None:
+        self._wall, self._cpu = time.perf_counter(), time.thread_time()
+
+    def step(self, name: str) -> None:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        SALE_STEPS.labels(step=name, clock="wall").observe(wall - self._wall)
+        SALE_STEPS.labels(step=name, clock="cpu").observe(cpu - self._cpu)
+        self._wall, self._cpu = wall, cpu
+
+    def skip(self) -> None:
+        """Start the next step from now, leaving the time since the last one out."""
+        self._wall, self._cpu = time.perf_counter(), time.thread_time()
+
+
+class NoClock(StepClock):
+    """A :class:`StepClock` that times nothing."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        pass
+
+    def step(self, name: str) -> None:
+        pass
+
+    def skip(self) -> None:
+        pass
+
+
+_NO_CLOCK = NoClock()
+_TIMING = {"steps": False}  # this process's switch (STOCK_STEP_TIMING)
+
+
+def time_sale_steps(enabled: bool) -> None:
+    """Whether the sales of this process time their steps (``STOCK_STEP_TIMING``)."""
+    _TIMING["steps"] = enabled
+
+
+def step_clock() -> StepClock:
+    """A clock for one sale's steps: a real one while step timing is on."""
+    return StepClock() if _TIMING["steps"] else _NO_CLOCK
 
 
 def count_lock_failure(reason: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from . import metrics
 from .embedded import EmbeddedStack
 from .extensions import db
 from .services.catalog import TermsCache
@@ -29,6 +30,7 @@ class Runtime:
         self._guard = threading.Lock()
         self.combiner = Combiner()  # one per process: threads selling one product share batches
         self.leases = SoldOutLeases(config["SOLD_OUT_LEASE"])  # one per process, like the combiner
+        metrics.time_sale_steps(config["STOCK_STEP_TIMING"])
         self.catalog = TermsCache()
 
     @property

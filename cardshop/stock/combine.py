@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from .. import metrics
+
 T = TypeVar("T")
 
 MAX_BATCH = 64
@@ -127,7 +129,9 @@ class Combiner:
                 return sale.outcome()
             sale.lead = False
             sale.done.clear()
+        waited = metrics.step_clock()
         self._turn.acquire()  # before taking the batch: it keeps growing while we wait
+        waited.step("turn")
         batch = self._take(sku)
         try:
             sell_batch(sku, batch)

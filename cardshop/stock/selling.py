@@ -115,11 +115,14 @@ def lease_keys(sku: str) -> list[str]:
 
 
 class BatchSale:
-    def __init__(self, service: StockService, sku: str, sales: list[Sale]) -> None:
+    def __init__(
+        self, service: StockService, sku: str, sales: list[Sale], clock: metrics.StepClock | None = None
+    ) -> None:
         self.service = service
         self.nodes = service.nodes
         self.sku = sku
         self.sales = sales
+        self.clock = clock or metrics.step_clock()
 
     def markers(self, sales: list[Sale]) -> list[str]:
         return [marker_key(self.sku, sale.order_key) for sale in sales]
@@ -128,7 +131,12 @@ class BatchSale:
         """Settle every sale of the batch under ``fence``; raises only what applies to
         all of them. Returns False when a newer fence was seen (ours is spent)."""
         taken = self.take(fence)
-        return self.write(taken, fence) if taken else True
+        self.clock.step("reserve")
+        if not taken:
+            return True
+        held = self.write(taken, fence)
+        self.clock.step("write")
+        return held
 
     # -- the counters --------------------------------------------------------
 

@@ -202,16 +202,24 @@ class StockService:
         a hot product's lock changes hands between processes once per lease, not once
         per batch. The lease is short next to the lock's lifetime, so the lock cannot
         expire under it, and other processes wait at most about one lease for their turn."""
-        with self.combiner.holding(sku, self.locks.hold(f"stock:{sku}")) as fence:
-            started = time.monotonic()
-            try:
-                while sales:
-                    metrics.observe_batch(len(sales))
-                    if not BatchSale(self, sku, sales).sell(fence) or time.monotonic() >= started + self.lease:
-                        return
-                    sales = self.combiner.more(sku, sales)
-            finally:
-                metrics.observe_lock_held(time.monotonic() - started)
+        clock = metrics.step_clock()  # where the lease's time goes: take, reserve, write, release
+        held = False
+        try:
+            with self.combiner.holding(sku, self.locks.hold(f"stock:{sku}")) as fence:
+                clock.step("take")
+                held = True
+                started = time.monotonic()
+                try:
+                    while sales:
+                        metrics.observe_batch(len(sales))
+                        sold = BatchSale(self, sku, sales, clock).sell(fence)
+                        if not sold or time.monotonic() >= started + self.lease:
+                            return
+                        sales = self.combiner.more(sku, sales)
+                finally:
+                    metrics.observe_lock_held(time.monotonic() - started)
+        finally:
+            clock.step("release" if held else "take")
 
     # ------------------------------------------------------ writes under lock
 

@@ -10,7 +10,10 @@ default blocking Redlock around the Lua decrement, and the project's stock servi
 
 With ``--repeat N`` the order rows are measured N times in turn (each against the
 ceiling around it) and the table shows each row's median run, with every run's share
-of the ceiling printed below it.
+of the ceiling printed below it. With ``--steps`` the workers time each step of every
+sale (waiting for the process's turn, taking the lock and token, reserve.lua, the
+transaction, the release; wall time and the selling thread's CPU) and a line per order
+row says where a lease's time went.
 """
 
 from __future__ import annotations
@@ -49,7 +52,44 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))] * 1000 if ordered else 0.0
 
 
-def stock_figures(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float | None]:
+SALE_STEPS = ("turn", "take", "reserve", "write", "release")
+
+
+def sale_steps(before: dict[str, float], after: dict[str, float]) -> dict[str, dict[str, float]]:
+    """The selling threads' mean time per step over one row, wall and CPU, in ms
+    (``cardshop_stock_step_seconds``; reserve and write per batch, the rest per lease),
+    and how many times each step ran."""
+    steps: dict[str, dict[str, float]] = {}
+    for name in SALE_STEPS:
+        figures: dict[str, float] = {}
+        for clock in ("wall", "cpu"):
+            key = f"{{clock={clock},step={name}}}"
+            count = after.get(f"cardshop_stock_step_seconds_count{key}", 0.0) - before.get(
+                f"cardshop_stock_step_seconds_count{key}", 0.0
+            )
+            total = after.get(f"cardshop_stock_step_seconds_sum{key}", 0.0) - before.get(
+                f"cardshop_stock_step_seconds_sum{key}", 0.0
+            )
+            if count:
+                figures[f"{clock}_ms"] = round(total / count * 1000, 2)
+                figures["count"] = count
+        if figures:
+            steps[name] = figures
+    return steps
+
+
+def describe_steps(steps: dict[str, dict[str, float]]) -> str:
+    """One line: each step's mean wall / CPU ms, and batches per lease."""
+    parts = []
+    for name, figures in steps.items():
+        wall, cpu = figures.get("wall_ms"), figures.get("cpu_ms")
+        parts.append(f"{name} {wall:.1f}" if name == "turn" else f"{name} {wall:.1f}/{cpu:.2f}")
+    leases, batches = steps.get("take", {}).get("count"), steps.get("reserve", {}).get("count")
+    per_lease = f"; {batches / leases:.1f} batches a lease" if leases and batches else ""
+    return ", ".join(parts) + per_lease
+
+
+def stock_figures(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, Any]:
     """Mean orders per batch, mean time a product lock was held, and the share of the
     row's time some product lock was held (summed over products: above 100% when
     several are held at once), over one row."""
@@ -63,6 +103,7 @@ def stock_figures(before: dict[str, float], after: dict[str, float], seconds: fl
         "batch_orders": mean("cardshop_stock_batch_orders"),
         "lock_held_ms": mean("cardshop_lock_held_seconds", 1000.0),
         "lock_wait_ms": mean("cardshop_lock_wait_seconds", 1000.0),
+        "sale_steps": sale_steps(before, after),
         "lock_busy_pct": round(
             (after.get("cardshop_lock_held_seconds_sum", 0.0) - before.get("cardshop_lock_held_seconds_sum", 0.0))
             / seconds
@@ -341,6 +382,12 @@ def main() -> int:
     )
     parser.add_argument("--output", default=str(ROOT / "bench-results"))
     parser.add_argument("--keep", action="store_true", help="keep the work directory (database, logs) after the run")
+    parser.add_argument(
+        "--steps",
+        action="store_true",
+        help="time each step of every sale in the workers (CARDSHOP_STOCK_STEP_TIMING) and print where a lease's"
+        " time goes; about 2%% of a batch's instructions",
+    )
     args = parser.parse_args()
     # Rows take their buyers from disjoint ranges of ID numbers; past 15 rows the ranges
     # would meet again (see load.id_card).
@@ -361,6 +408,7 @@ def main() -> int:
             "CARDSHOP_INSTANCE_PATH": str(workdir / "instance"),
             "CARDSHOP_METRICS_DIR": str(metrics_dir),
             **({"CARDSHOP_THREADS": str(args.threads)} if args.threads else {}),
+            **({"CARDSHOP_STOCK_STEP_TIMING": "1"} if args.steps else {}),
         }
         server = Gunicorn(env, workers=args.workers or None, log_dir=workdir).start()
         try:
@@ -453,6 +501,11 @@ def main() -> int:
                 f"p99.9 {', '.join(f'{v:.0f}' for v in measured['repeat_p999_ms'])} ms over {args.repeat} runs"
                 " (the table shows the median run)"
             )
+    stepped = [measured for measured in rows if measured.get("sale_steps")]
+    if stepped:
+        print("\nselling threads, mean ms per step (wall/cpu; turn per batch's leader, reserve and write per batch):")
+        for measured in stepped:
+            print(f"  {measured['row']}: {describe_steps(measured['sale_steps'])}")
     print(f"\ninvariants: {'ok' if check['ok'] else 'VIOLATED'} ({check['sold']} sold){check['problems'] or ''}")
     out = Path(args.output)
     out.mkdir(exist_ok=True)
