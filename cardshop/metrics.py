@@ -99,10 +99,6 @@ class StepClock:
         SALE_STEPS.labels(step=name, clock="cpu").observe(cpu - self._cpu)
         self._wall, self._cpu = wall, cpu
 
-    def skip(self) -> None:
-        """Start the next step from now, leaving the time since the last one out."""
-        self._wall, self._cpu = time.perf_counter(), time.thread_time()
-
 
 class NoClock(StepClock):
     """A :class:`StepClock` that times nothing."""
@@ -113,9 +109,6 @@ class NoClock(StepClock):
         pass
 
     def step(self, name: str) -> None:
-        pass
-
-    def skip(self) -> None:
         pass
 
 
