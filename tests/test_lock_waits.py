@@ -220,3 +220,21 @@ def test_a_hold_reads_the_sequence_as_it_takes_the_lock_and_its_token_still_goes
     with ours.hold("stock:N") as fence:  # two of three: read and written on a majority
         assert fence.token > token + 1
     nodes.nodes[0].restart()
+
+
+def test_a_release_that_finds_the_lock_gone_still_wakes_the_waiter(managers, monkeypatch) -> None:
+    monkeypatch.setattr(locks, "HINT_DOUBT", 6.0)  # only a wake-up ends the wait early
+    holder, waiter = managers
+    lock = holder.acquire("stock:G")
+    hint = holder.hint_node(lock)
+    assert hint is not None
+    won: list[object] = []
+    thread = threading.Thread(target=lambda: won.append(waiter.acquire("stock:G", wait=8.0)))
+    thread.start()
+    until(lambda: hint.get(waiting_key("stock:G")) == b"1")
+    for client in holder.nodes.clients:
+        client.delete(lock.key)  # as if its lifetime ran out: the release deletes nothing
+    holder.let_go("stock:G", lock)
+    thread.join(3.0)
+    assert len(won) == 1, "the waiter was not woken"
+    waiter.let_go("stock:G", won[0])  # type: ignore[arg-type]

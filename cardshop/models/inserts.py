@@ -56,6 +56,7 @@ class RowInsert:
             raise ValueError(f"rows for {table.name} must give {', '.join(unnamed)}")
         self.table = table
         self.columns = tuple(columns)
+        self._chunk_most = max(1, min(MAX_CHUNK, SQLITE_MAX_PARAMS // len(self.columns)))  # rows a statement
         self._built: dict[str, tuple[str, Params]] = {}
         self._texts: dict[int, str] = {}  # SQLite: the statement for a chunk of this many rows
 
@@ -74,8 +75,7 @@ class RowInsert:
 
     def _chunk(self, left: int) -> int:
         """The largest power of two rows that is at most ``left`` and fits one statement."""
-        most = max(1, min(MAX_CHUNK, SQLITE_MAX_PARAMS // len(self.columns)))
-        return 1 << (min(left, most).bit_length() - 1)
+        return 1 << (min(left, self._chunk_most).bit_length() - 1)
 
     def _multi(self, sql: str, size: int) -> str:
         """``sql`` (one row's INSERT) for ``size`` rows."""

@@ -95,11 +95,12 @@ class NodeRedlock(Redlock):
 
     def release(self, *, raise_on_redis_errors: bool | None = None) -> None:
         """pottery's release, and the wake-up of a waiting process in the same call
-        (release.lua: pottery's release script, then handoff.lua's push where anyone
-        waits). ``woke`` tells whether some node had a waiter to wake."""
-        keys = [self.key, wake_key(self.resource), waiting_key(self.resource)]
+        (release.lua: pottery's release script, then a push to the wake list where
+        anyone waits). ``woke`` tells whether some node had a waiter to wake."""
         released = _majority(self.nodes, lambda reply: bool(reply.value[0]))
-        replies = self.nodes.run_script("release", keys, [self._uuid, WAKE_TTL_MS], decided=released)
+        replies = self.nodes.run_script(
+            "release", release_keys(self, self.resource), [self._uuid, WAKE_TTL_MS, 0], decided=released
+        )
         self.woke = any(reply.ok and int(reply.value[1]) > 0 for reply in replies)
         if released(replies):
             return
@@ -165,6 +166,11 @@ def wake_key(resource: str) -> str:
 
 def waiting_key(resource: str) -> str:
     return f"cardshop:waiting:{resource}"
+
+
+def release_keys(lock: Redlock, resource: str) -> list[str]:
+    """release.lua's keys: the lock (pottery's key), its wake list and its count of waiters."""
+    return [lock.key, wake_key(resource), waiting_key(resource)]
 
 
 def fence_key(resource: str) -> str:
@@ -254,10 +260,10 @@ class LockManager:
         node = self.hint_node(lock)
         if node is None:
             return
-        script = self.nodes.scripts["handoff"]
+        script = self.nodes.scripts["release"]  # with nothing of ours to delete: the wake-up only
         try:
-            waiting = call_node(
-                node, script, keys=[wake_key(resource), waiting_key(resource)], args=[WAKE_TTL_MS], client=node
+            _, waiting = call_node(
+                node, script, keys=release_keys(lock, resource), args=["", WAKE_TTL_MS, 1], client=node
             ).result()
         except RedisError:
             return

@@ -39,7 +39,6 @@ LUA_SCRIPTS = (
     "hold",
     "unhold",
     "held",
-    "handoff",
     "release",
     "take",
     "unwait",

@@ -55,6 +55,11 @@ def percentile(values: list[float], share: float) -> float:
 SALE_STEPS = ("turn", "take", "reserve", "write", "release")
 
 
+def grown(before: dict[str, float], after: dict[str, float], key: str) -> float:
+    """How much a summed metric (``metrics.totals``) grew over a row."""
+    return after.get(key, 0.0) - before.get(key, 0.0)
+
+
 def sale_steps(before: dict[str, float], after: dict[str, float]) -> dict[str, dict[str, float]]:
     """The selling threads' mean time per step over one row, wall and CPU, in ms
     (``cardshop_stock_step_seconds``; reserve and write per batch, the rest per lease),
@@ -63,13 +68,9 @@ def sale_steps(before: dict[str, float], after: dict[str, float]) -> dict[str, d
     for name in SALE_STEPS:
         figures: dict[str, float] = {}
         for clock in ("wall", "cpu"):
-            key = f"{{clock={clock},step={name}}}"
-            count = after.get(f"cardshop_stock_step_seconds_count{key}", 0.0) - before.get(
-                f"cardshop_stock_step_seconds_count{key}", 0.0
-            )
-            total = after.get(f"cardshop_stock_step_seconds_sum{key}", 0.0) - before.get(
-                f"cardshop_stock_step_seconds_sum{key}", 0.0
-            )
+            labels = f"{{clock={clock},step={name}}}"
+            count = grown(before, after, f"cardshop_stock_step_seconds_count{labels}")
+            total = grown(before, after, f"cardshop_stock_step_seconds_sum{labels}")
             if count:
                 figures[f"{clock}_ms"] = round(total / count * 1000, 2)
                 figures["count"] = count
@@ -95,8 +96,7 @@ def stock_figures(before: dict[str, float], after: dict[str, float], seconds: fl
     several are held at once), over one row."""
 
     def mean(name: str, scale: float = 1.0) -> float | None:
-        count = after.get(f"{name}_count", 0.0) - before.get(f"{name}_count", 0.0)
-        total = after.get(f"{name}_sum", 0.0) - before.get(f"{name}_sum", 0.0)
+        count, total = grown(before, after, f"{name}_count"), grown(before, after, f"{name}_sum")
         return round(total / count * scale, 1) if count else None
 
     return {
@@ -104,11 +104,7 @@ def stock_figures(before: dict[str, float], after: dict[str, float], seconds: fl
         "lock_held_ms": mean("cardshop_lock_held_seconds", 1000.0),
         "lock_wait_ms": mean("cardshop_lock_wait_seconds", 1000.0),
         "sale_steps": sale_steps(before, after),
-        "lock_busy_pct": round(
-            (after.get("cardshop_lock_held_seconds_sum", 0.0) - before.get("cardshop_lock_held_seconds_sum", 0.0))
-            / seconds
-            * 100
-        ),
+        "lock_busy_pct": round(grown(before, after, "cardshop_lock_held_seconds_sum") / seconds * 100),
     }
 
 
