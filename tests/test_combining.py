@@ -6,13 +6,13 @@ import contextlib
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pottery.nextid
 import pottery.redlock
 from sqlalchemy import func, select
 
-from cardshop.errors import SoldOut
+from cardshop.errors import SoldOut, StockUnavailable
 from cardshop.extensions import db
 from cardshop.models import Product, StockEntry
 from cardshop.stock.combine import Combiner, Sale, Signal
@@ -31,7 +31,8 @@ def test_one_leader_sells_what_queued_meanwhile() -> None:
     first_in = threading.Event()
     release = threading.Event()
 
-    def sell(sku: str, sales: list[Sale]) -> None:
+    def sell(sku: str, take: Callable[[], list[Sale]]) -> None:
+        sales = take()
         batches.append([s.order_key for s in sales])
         if len(batches) == 1:
             first_in.set()
@@ -57,6 +58,81 @@ def test_one_leader_sells_what_queued_meanwhile() -> None:
         thread.join(5)
     assert batches == [["a"], ["b", "c", "d"]]
     assert results == {"a": "A", "b": "B", "c": "C", "d": "D"}
+
+
+def _queue_behind(combiner: Combiner, keys: str, results: dict[str, object], sell) -> list[threading.Thread]:  # type: ignore[no-untyped-def]
+    def buy(key: str) -> None:
+        try:
+            results[key] = combiner.sell("P", Sale(1, key, lambda s, p: None), sell)
+        except StockUnavailable as error:
+            results[key] = error
+
+    threads = [threading.Thread(target=buy, args=(key,)) for key in keys]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def test_what_queues_while_the_lock_is_won_joins_the_first_batch() -> None:
+    """A hot plan's lock takes about as long to win as the other process's lease: the
+    orders that queue meanwhile are sold in the batch the lock was won for."""
+    combiner = Combiner()
+    batches: list[list[str]] = []
+    winning = threading.Event()
+    won = threading.Event()
+
+    def sell(sku: str, take: Callable[[], list[Sale]]) -> None:
+        winning.set()
+        won.wait(5)  # the lock is being won
+        sales = take()
+        batches.append([s.order_key for s in sales])
+        for sale in sales:
+            sale.succeed(sale.order_key.upper())
+
+    results: dict[str, object] = {}
+    threads = _queue_behind(combiner, "a", results, sell)
+    winning.wait(5)
+    threads += _queue_behind(combiner, "bc", results, sell)
+    while len(combiner._queues.get("P", [])) < 3:
+        time.sleep(0.001)
+    won.set()
+    for thread in threads:
+        thread.join(5)
+    assert batches == [["a", "b", "c"]]
+    assert results == {"a": "A", "b": "B", "c": "C"}
+
+
+def test_a_lock_not_won_fails_only_what_queued_before_it_was_asked_for() -> None:
+    """Orders that arrived while a leader waited in vain for the lock have waited less
+    than the lock's wait: the next leader tries again for them."""
+    combiner = Combiner()
+    batches: list[list[str]] = []
+    asking = threading.Event()
+    give_up = threading.Event()
+
+    def sell(sku: str, take: Callable[[], list[Sale]]) -> None:
+        if not batches:
+            batches.append([])
+            asking.set()
+            give_up.wait(5)
+            raise StockUnavailable()
+        sales = take()
+        batches.append([s.order_key for s in sales])
+        for sale in sales:
+            sale.succeed(sale.order_key.upper())
+
+    results: dict[str, object] = {}
+    threads = _queue_behind(combiner, "a", results, sell)
+    asking.wait(5)
+    threads += _queue_behind(combiner, "bc", results, sell)
+    while len(combiner._queues.get("P", [])) < 3:
+        time.sleep(0.001)
+    give_up.set()
+    for thread in threads:
+        thread.join(5)
+    assert isinstance(results.pop("a"), StockUnavailable)
+    assert results == {"b": "B", "c": "C"}
+    assert batches == [[], ["b", "c"]]
 
 
 def test_threads_racing_in_one_process_sell_exactly_the_stock(app, make_product, stock) -> None:
@@ -105,8 +181,9 @@ def test_an_answered_sale_returns_once_its_leader_lets_go_of_the_lock() -> None:
         time.sleep(0.02)  # letting go takes round trips to the nodes
         events.append("released")
 
-    def sell(sku: str, sales: list[Sale]) -> None:
+    def sell(sku: str, take: Callable[[], list[Sale]]) -> None:
         with combiner.holding(sku, lock()):
+            sales = take()
             inside.set()
             while len(combiner._queues.get("P", [])) < 1:  # b queues behind the first batch
                 time.sleep(0.001)
@@ -163,7 +240,8 @@ def test_sales_answered_by_a_batch_that_holds_no_lock_are_woken_at_its_end() -> 
     combiner = Combiner()
     waiting = Sale(1, "b", lambda s, p: None)  # queued behind the leader's batch
 
-    def sell(sku: str, sales: list[Sale]) -> None:
+    def sell(sku: str, take: Callable[[], list[Sale]]) -> None:
+        sales = take()
         combiner._queues[sku].append(waiting)
         for sale in sales:
             sale.succeed(sale.order_key)

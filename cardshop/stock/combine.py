@@ -2,9 +2,10 @@
 
 Under a flash sale most of a sale's cost is winning the product's Redlock and taking a
 fencing token, not the decrement itself. So in each process, the first request for a
-product becomes the leader: it sells every order for that product that has queued up
-meanwhile in one batch (one lock, one token, one Lua call per node, one database
-transaction), when its process's turn to sell comes (SALES_AT_ONCE). While it still
+product becomes the leader: when its process's turn to sell comes (SALES_AT_ONCE) and
+it has won the product's lock, it sells every order for that product that has queued
+up meanwhile in one batch (one lock, one token, one Lua call per node, one database
+transaction). While it still
 holds the lock, and for at most a short lease, it sells the next batch that queued
 meanwhile under the same lock and token (see ``StockService._sell_batch``); then it
 hands leadership to the next queued request, if any. With one request per process
@@ -114,10 +115,16 @@ class Combiner:
             return None
         return seen[0]
 
-    def sell(self, sku: str, sale: Sale, sell_batch: Callable[[str, list[Sale]], None]) -> Any:
+    def sell(self, sku: str, sale: Sale, sell_batch: Callable[[str, Callable[[], list[Sale]]], None]) -> Any:
         """Queue ``sale``; lead a batch if nobody leads this product; return its outcome.
 
-        ``sell_batch(sku, sales)`` settles each sale (succeed or fail)."""
+        ``sell_batch(sku, take)`` calls ``take()`` once it holds the product's lock, for
+        the batch to sell, and settles each of its sales (succeed or fail). The batch
+        keeps growing until then: a hot plan's lock takes about as long to win as the
+        other process's lease, and what queued meanwhile is sold in the same batch
+        rather than in one more batch of the lease. If ``sell_batch`` fails before it
+        took its batch, the sales that had queued when it was called fail with it, and
+        those that queued later are left to the next leader."""
         with self._mutex:
             self._queues.setdefault(sku, []).append(sale)
             leads = sku not in self._leading
@@ -132,10 +139,20 @@ class Combiner:
         waited = metrics.step_clock()
         self._turn.acquire()  # before taking the batch: it keeps growing while we wait
         waited.step("turn")
-        batch = self._take(sku)
+        with self._mutex:
+            due = len(self._queues[sku])  # what a failure before take() fails
+        taken = False
+
+        def take() -> list[Sale]:
+            nonlocal taken
+            taken = True
+            return self._take(sku)
+
         try:
-            sell_batch(sku, batch)
+            sell_batch(sku, take)
         except BaseException as error:  # noqa: BLE001 - every waiter must hear of it
+            if not taken:
+                self._take(sku, due)
             for waiting in self._current[sku]:
                 if not waiting.settled:
                     waiting.fail(error)
@@ -181,10 +198,11 @@ class Combiner:
         self._answered.setdefault(sku, []).extend(done)  # only the product's leader gets here
         return self._take(sku)
 
-    def _take(self, sku: str) -> list[Sale]:
+    def _take(self, sku: str, most: int = MAX_BATCH) -> list[Sale]:
+        size = min(most, self.max_batch)
         with self._mutex:
             queue = self._queues.get(sku, [])
-            batch, self._queues[sku] = queue[: self.max_batch], queue[self.max_batch :]
+            batch, self._queues[sku] = queue[:size], queue[size:]
             self._current[sku] = batch
         return batch
 

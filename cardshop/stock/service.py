@@ -196,8 +196,9 @@ class StockService:
         finally:
             metrics.observe_stock_path(time.monotonic() - started, outcome)
 
-    def _sell_batch(self, sku: str, sales: list[Sale]) -> None:
-        """Sell a batch under the product's lock, then, while the lease lasts, the
+    def _sell_batch(self, sku: str, take: Callable[[], list[Sale]]) -> None:
+        """Sell a batch under the product's lock (``take()``, once the lock is won, gives
+        what queued until then; see Combiner.sell), then, while the lease lasts, the
         batches that queued meanwhile in this process under the same lock and token:
         a hot product's lock changes hands between processes once per lease, not once
         per batch. The lease is short next to the lock's lifetime, so the lock cannot
@@ -208,6 +209,7 @@ class StockService:
             with self.combiner.holding(sku, self.locks.hold(f"stock:{sku}")) as fence:
                 clock.step("take")
                 held = True
+                sales = take()
                 started = time.monotonic()
                 try:
                     while sales:
