@@ -60,17 +60,28 @@ def test_one_leader_sells_what_queued_meanwhile() -> None:
     assert results == {"a": "A", "b": "B", "c": "C", "d": "D"}
 
 
-def _queue_behind(combiner: Combiner, keys: str, results: dict[str, object], sell) -> list[threading.Thread]:  # type: ignore[no-untyped-def]
+def _lead_then_queue(combiner: Combiner, sell, inside: threading.Event, go: threading.Event) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """Order "a" (the leader), then, once its sell is ``inside``, "b" and "c" behind it;
+    let it ``go`` once both have queued. Each order's result, or the error it raised."""
+    results: dict[str, object] = {}
+
     def buy(key: str) -> None:
         try:
             results[key] = combiner.sell("P", Sale(1, key, lambda s, p: None), sell)
         except StockUnavailable as error:
             results[key] = error
 
-    threads = [threading.Thread(target=buy, args=(key,)) for key in keys]
-    for thread in threads:
+    threads = [threading.Thread(target=buy, args=(key,)) for key in "abc"]
+    threads[0].start()
+    inside.wait(5)
+    for thread in threads[1:]:
         thread.start()
-    return threads
+    while len(combiner._queues.get("P", [])) < 3:
+        time.sleep(0.001)
+    go.set()
+    for thread in threads:
+        thread.join(5)
+    return results
 
 
 def test_what_queues_while_the_lock_is_won_joins_the_first_batch() -> None:
@@ -89,15 +100,7 @@ def test_what_queues_while_the_lock_is_won_joins_the_first_batch() -> None:
         for sale in sales:
             sale.succeed(sale.order_key.upper())
 
-    results: dict[str, object] = {}
-    threads = _queue_behind(combiner, "a", results, sell)
-    winning.wait(5)
-    threads += _queue_behind(combiner, "bc", results, sell)
-    while len(combiner._queues.get("P", [])) < 3:
-        time.sleep(0.001)
-    won.set()
-    for thread in threads:
-        thread.join(5)
+    results = _lead_then_queue(combiner, sell, winning, won)
     assert batches == [["a", "b", "c"]]
     assert results == {"a": "A", "b": "B", "c": "C"}
 
@@ -121,15 +124,7 @@ def test_a_lock_not_won_fails_only_what_queued_before_it_was_asked_for() -> None
         for sale in sales:
             sale.succeed(sale.order_key.upper())
 
-    results: dict[str, object] = {}
-    threads = _queue_behind(combiner, "a", results, sell)
-    asking.wait(5)
-    threads += _queue_behind(combiner, "bc", results, sell)
-    while len(combiner._queues.get("P", [])) < 3:
-        time.sleep(0.001)
-    give_up.set()
-    for thread in threads:
-        thread.join(5)
+    results = _lead_then_queue(combiner, sell, asking, give_up)
     assert isinstance(results.pop("a"), StockUnavailable)
     assert results == {"b": "B", "c": "C"}
     assert batches == [[], ["b", "c"]]

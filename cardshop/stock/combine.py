@@ -141,17 +141,10 @@ class Combiner:
         waited.step("turn")
         with self._mutex:
             due = len(self._queues[sku])  # what a failure before take() fails
-        taken = False
-
-        def take() -> list[Sale]:
-            nonlocal taken
-            taken = True
-            return self._take(sku)
-
         try:
-            sell_batch(sku, take)
+            sell_batch(sku, lambda: self._take(sku))
         except BaseException as error:  # noqa: BLE001 - every waiter must hear of it
-            if not taken:
+            if sku not in self._current:  # failed before it took its batch
                 self._take(sku, due)
             for waiting in self._current[sku]:
                 if not waiting.settled:
@@ -198,8 +191,8 @@ class Combiner:
         self._answered.setdefault(sku, []).extend(done)  # only the product's leader gets here
         return self._take(sku)
 
-    def _take(self, sku: str, most: int = MAX_BATCH) -> list[Sale]:
-        size = min(most, self.max_batch)
+    def _take(self, sku: str, most: int | None = None) -> list[Sale]:
+        size = self.max_batch if most is None else min(most, self.max_batch)
         with self._mutex:
             queue = self._queues.get(sku, [])
             batch, self._queues[sku] = queue[:size], queue[size:]
