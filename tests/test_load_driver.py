@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from cardshop.extensions import db
 from cardshop.models import Order
-from tests.perf.load import drive
+from tests.perf.load import PROCESS_SPAN, THREAD_SPAN, drive, pick
 
 pytestmark = pytest.mark.gunicorn
 
@@ -27,3 +27,17 @@ def test_the_driver_counts_what_the_server_answered(serve, make_product) -> None
     assert db.session.scalar(select(func.count(Order.id))) == 30
     health = drive(server.url, "get", ["/healthz"], clients=3, seconds=0.5, processes=1, seed=0)
     assert set(health.codes) == {"200"} and health.requests > 3
+
+
+def test_clients_in_step_order_different_plans() -> None:
+    """Clients answered together by one batch send their next orders together: those
+    must not all be for the same plan (a convoy), and over a row every plan gets its share."""
+    skus = [f"S-{i:02d}" for i in range(50)]
+    firsts = [process * PROCESS_SPAN + client * THREAD_SPAN for process in range(4) for client in range(16)]
+    for step in range(1, 20):
+        assert len({pick(skus, first + step) for first in firsts}) >= 25  # 64 clients, 50 plans
+    counts = {sku: 0 for sku in skus}
+    for first in firsts:
+        for step in range(1, 200):
+            counts[pick(skus, first + step)] += 1
+    assert min(counts.values()) > 0.6 * (len(firsts) * 199 / len(skus))

@@ -16,6 +16,7 @@ import resource
 import selectors
 import socket
 import time
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -111,10 +112,20 @@ class _Client:
         self.buffer = b""
 
 
+def pick(skus: list[str], n: int) -> str:
+    """The plan request ``n`` orders: one of ``skus`` at random, the same for the same n.
+
+    Not ``skus[n % len(skus)]``: a client's numbers run one after another, and its first
+    number is a multiple of the plan count, so every client would order the plans in the
+    same sequence. The clients answered together by one batch would then move on to the
+    same next plan together, a convoy that sold like one hot plan moving round the 50."""
+    return skus[zlib.crc32(n.to_bytes(8, "little")) % len(skus)]
+
+
 def _request(kind: str, skus: list[str], n: int, host: str) -> bytes:
     if kind == "get":
         return f"GET {skus[0]} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
-    body = order_body(skus[n % len(skus)], n)
+    body = order_body(pick(skus, n), n)
     head = (
         f"POST /api/orders HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
         f"Idempotency-Key: b-{n}\r\nContent-Length: {len(body)}\r\n\r\n"
