@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
 
 import pottery.nextid
 import pottery.redlock
@@ -25,49 +23,54 @@ def test_pottery_runs_on_the_shared_pool() -> None:
     assert pottery.nextid.BailOutExecutor is NodeExecutor
 
 
-def test_one_leader_sells_what_queued_meanwhile() -> None:
+def _settle(sales: list[Sale]) -> list[str]:
+    for sale in sales:
+        sale.succeed(sale.order_key.upper())
+    return [sale.order_key for sale in sales]
+
+
+def test_one_seller_sells_what_queued_meanwhile_for_every_product() -> None:
     combiner = Combiner()
-    batches: list[list[str]] = []
+    rounds: list[dict[str, list[str]]] = []
     first_in = threading.Event()
     release = threading.Event()
 
-    def sell(sku: str, take: Callable[[], list[Sale]]) -> None:
-        sales = take()
-        batches.append([s.order_key for s in sales])
-        if len(batches) == 1:
+    def sell_round() -> None:
+        batches = {sku: combiner.take(sku) for sku in combiner.queued()}
+        if not rounds:
             first_in.set()
             release.wait(5)
-        for sale in sales:
-            sale.succeed(sale.order_key.upper())
+        rounds.append({sku: _settle(sales) for sku, sales in batches.items()})
 
     results: dict[str, str] = {}
 
-    def buy(key: str) -> None:
-        results[key] = combiner.sell("P", Sale(1, key, lambda s, p: None), sell)
+    def buy(sku: str, key: str) -> None:
+        results[key] = combiner.sell(sku, Sale(1, key, lambda s, p: None), sell_round)
 
-    leader = threading.Thread(target=buy, args=("a",))
-    leader.start()
+    seller = threading.Thread(target=buy, args=("P", "a"))
+    seller.start()
     first_in.wait(5)
-    followers = [threading.Thread(target=buy, args=(key,)) for key in "bcd"]
-    for thread in followers:
+    followers = [threading.Thread(target=buy, args=args) for args in (("P", "b"), ("Q", "c"), ("P", "d"))]
+    for queued, thread in enumerate(followers, start=1):
         thread.start()
-    while len(combiner._queues.get("P", [])) < 3:
-        pass
+        while sum(len(queue) for queue in combiner._queues.values()) < queued:
+            time.sleep(0.001)  # queued in this order
     release.set()
-    for thread in [leader, *followers]:
+    for thread in [seller, *followers]:
         thread.join(5)
-    assert batches == [["a"], ["b", "c", "d"]]
+    assert rounds == [{"P": ["a"]}, {"P": ["b", "d"], "Q": ["c"]}]
     assert results == {"a": "A", "b": "B", "c": "C", "d": "D"}
+    assert not combiner._selling and not combiner._queues
 
 
-def _lead_then_queue(combiner: Combiner, sell, inside: threading.Event, go: threading.Event) -> dict[str, object]:  # type: ignore[no-untyped-def]
-    """Order "a" (the leader), then, once its sell is ``inside``, "b" and "c" behind it;
+def _sell_then_queue(combiner: Combiner, sell_round, inside: threading.Event, go: threading.Event) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """Order "a" (the seller), then, once its round is ``inside``, "b" and "c" behind it;
     let it ``go`` once both have queued. Each order's result, or the error it raised."""
     results: dict[str, object] = {}
 
     def buy(key: str) -> None:
         try:
-            results[key] = combiner.sell("P", Sale(1, key, lambda s, p: None), sell)
+            results[key] = combiner.sell("P", Sale(1, key, lambda s, p: None), sell_round)
         except StockUnavailable as error:
             results[key] = error
 
@@ -84,7 +87,7 @@ def _lead_then_queue(combiner: Combiner, sell, inside: threading.Event, go: thre
     return results
 
 
-def test_what_queues_while_the_lock_is_won_joins_the_first_batch() -> None:
+def test_what_queues_while_the_locks_are_won_joins_the_round() -> None:
     """A hot plan's lock takes about as long to win as the other process's lease: the
     orders that queue meanwhile are sold in the batch the lock was won for."""
     combiner = Combiner()
@@ -92,42 +95,56 @@ def test_what_queues_while_the_lock_is_won_joins_the_first_batch() -> None:
     winning = threading.Event()
     won = threading.Event()
 
-    def sell(sku: str, take: Callable[[], list[Sale]]) -> None:
+    def sell_round() -> None:
         winning.set()
-        won.wait(5)  # the lock is being won
-        sales = take()
-        batches.append([s.order_key for s in sales])
-        for sale in sales:
-            sale.succeed(sale.order_key.upper())
+        won.wait(5)  # the locks are being won
+        batches.append(_settle(combiner.take("P")))
 
-    results = _lead_then_queue(combiner, sell, winning, won)
+    results = _sell_then_queue(combiner, sell_round, winning, won)
     assert batches == [["a", "b", "c"]]
     assert results == {"a": "A", "b": "B", "c": "C"}
 
 
 def test_a_lock_not_won_fails_only_what_queued_before_it_was_asked_for() -> None:
-    """Orders that arrived while a leader waited in vain for the lock have waited less
-    than the lock's wait: the next leader tries again for them."""
+    """Orders that arrived while a round waited in vain for the lock have waited less
+    than the lock's wait: the next round tries again for them."""
     combiner = Combiner()
     batches: list[list[str]] = []
     asking = threading.Event()
     give_up = threading.Event()
 
-    def sell(sku: str, take: Callable[[], list[Sale]]) -> None:
+    def sell_round() -> None:
         if not batches:
             batches.append([])
+            asked = time.monotonic()
             asking.set()
             give_up.wait(5)
-            raise StockUnavailable()
-        sales = take()
-        batches.append([s.order_key for s in sales])
-        for sale in sales:
-            sale.succeed(sale.order_key.upper())
+            combiner.fail_queued("P", StockUnavailable(), before=asked)
+            return
+        batches.append(_settle(combiner.take("P")))
 
-    results = _lead_then_queue(combiner, sell, asking, give_up)
+    results = _sell_then_queue(combiner, sell_round, asking, give_up)
     assert isinstance(results.pop("a"), StockUnavailable)
     assert results == {"b": "B", "c": "C"}
     assert batches == [[], ["b", "c"]]
+
+
+def test_a_round_that_raises_fails_what_it_took_and_leaves_the_rest_queued() -> None:
+    combiner = Combiner()
+    a, b = Sale(1, "a", lambda s, p: None), Sale(1, "b", lambda s, p: None)
+
+    def sell_round() -> None:
+        combiner.take("P")
+        raise StockUnavailable()
+
+    combiner.sell_all({"P": [a]}, sell_round)
+    assert isinstance(a.error, StockUnavailable) and a.done.is_set()
+
+    def sell_p_only() -> None:
+        _settle(combiner.take("P"))
+
+    combiner.sell_all({"P": [b]}, sell_p_only)
+    assert b.outcome() == "B" and not combiner._selling
 
 
 def test_threads_racing_in_one_process_sell_exactly_the_stock(app, make_product, stock) -> None:
@@ -163,44 +180,33 @@ def test_threads_racing_in_one_process_sell_exactly_the_stock(app, make_product,
     assert stock.counters(["HOT"]) == [[0], [0], [0]]
 
 
-def test_an_answered_sale_returns_once_its_leader_lets_go_of_the_lock() -> None:
-    """Answers are written after the lock is released, not while the leader still sells
-    under it or releases it: the process's one GIL then serves the lock holder first."""
+def test_an_answered_sale_returns_once_its_round_lets_go_of_the_locks() -> None:
+    """Answers are written after the round's locks are let go of, not while the seller
+    still sells under them or releases them: the process's one GIL serves the seller first."""
     combiner = Combiner()
     inside = threading.Event()
     events: list[str] = []
 
-    @contextlib.contextmanager
-    def lock() -> Iterator[None]:
-        yield
-        time.sleep(0.02)  # letting go takes round trips to the nodes
+    def sell_round() -> None:
+        sales = combiner.take("P")
+        inside.set()
+        while not combiner._queues.get("P"):  # b queues behind the first batch
+            time.sleep(0.001)
+        _settle(sales)
+        _settle(combiner.take("P"))  # the second batch, sold under the same lock
+        time.sleep(0.02)  # letting go takes a round trip to the nodes
         events.append("released")
 
-    def sell(sku: str, take: Callable[[], list[Sale]]) -> None:
-        with combiner.holding(sku, lock()):
-            sales = take()
-            inside.set()
-            while len(combiner._queues.get("P", [])) < 1:  # b queues behind the first batch
-                time.sleep(0.001)
-            for sale in sales:
-                sale.succeed(sale.order_key)
-            batch = combiner.more(sku, sales)  # the second batch, sold under the same lock
-            for sale in batch:
-                sale.succeed(sale.order_key)
-            combiner.more(sku, batch)  # answered while the lock is still held...
-            time.sleep(0.02)
-            events.append("sold")  # ...and only now let go of
-
     def buy(key: str) -> None:
-        combiner.sell("P", Sale(1, key, lambda s, p: None), sell)
+        combiner.sell("P", Sale(1, key, lambda s, p: None), sell_round)
         events.append(f"returned {key}")
 
-    leader = threading.Thread(target=buy, args=("a",))
-    leader.start()
+    seller = threading.Thread(target=buy, args=("a",))
+    seller.start()
     inside.wait(5)
     follower = threading.Thread(target=buy, args=("b",))
     follower.start()
-    for thread in (leader, follower):
+    for thread in (seller, follower):
         thread.join(5)
     assert events.index("released") < events.index("returned b")
 
@@ -229,23 +235,83 @@ def test_a_sale_signal_wakes_its_waiter_and_stays_raised() -> None:
     assert not signal.is_set()
 
 
-def test_sales_answered_by_a_batch_that_holds_no_lock_are_woken_at_its_end() -> None:
-    """more() sets its answered sales aside for the lock's release; a sell_batch that
-    holds no lock through holding() still wakes them, when it returns."""
-    combiner = Combiner()
-    waiting = Sale(1, "b", lambda s, p: None)  # queued behind the leader's batch
+def _counting(stock, name: str) -> list[int]:  # type: ignore[no-untyped-def]
+    """Count the calls of the stock's nodes' ``name`` (a fan-out method) from now on."""
+    calls: list[int] = []
+    original = getattr(stock.nodes, name)
 
-    def sell(sku: str, take: Callable[[], list[Sale]]) -> None:
-        sales = take()
-        combiner._queues[sku].append(waiting)
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    setattr(stock.nodes, name, counted)
+    return calls
+
+
+def _sales(*keys: str) -> list[Sale]:
+    return [Sale(1, key, lambda session, product, key=key: key) for key in keys]
+
+
+def test_a_round_sells_many_products_with_one_round_trip_a_step_and_one_transaction(app, make_product, stock) -> None:
+    skus = [f"R-{i}" for i in range(6)]
+    for sku in skus:
+        make_product(sku, stock_total=3)
+    batches = {sku: _sales(*(f"{sku}-{key}" for key in ("ab" if i % 2 else "abcd"))) for i, sku in enumerate(skus)}
+    commits: list[int] = []
+    from sqlalchemy import event
+
+    event.listen(db.session.get_bind(), "commit", lambda connection: commits.append(1))
+    pipelined = _counting(stock, "send_many")
+    single = _counting(stock, "run_script")
+    stock.combiner.sell_all(batches, stock._sell_round)
+    assert len(pipelined) == 4  # take the locks, draw the tokens, reserve, let go
+    assert single == [] and len(commits) == 1
+    for i, sku in enumerate(skus):
+        outcomes = [sale.error or sale.result for sale in batches[sku]]
+        if i % 2:
+            assert outcomes == [f"{sku}-a", f"{sku}-b"]
+        else:  # three in stock: the fourth is refused, by the nodes
+            assert outcomes[:3] == [f"{sku}-a", f"{sku}-b", f"{sku}-c"] and isinstance(outcomes[3], SoldOut)
+    db.session.expire_all()
+    sold = dict(db.session.execute(select(Product.sku, Product.stock_sold)).all())
+    assert sold == {sku: 2 if i % 2 else 3 for i, sku in enumerate(skus)}
+    assert stock.counters(skus) == [[1 if i % 2 else 0 for i in range(6)]] * 3
+    assert db.session.scalar(select(func.count(StockEntry.id)).where(StockEntry.kind == "sale")) == 15
+
+
+def test_a_product_locked_elsewhere_does_not_hold_up_the_others(app, make_product, stock) -> None:
+    for sku in ("A", "B", "C"):
+        make_product(sku, stock_total=5)
+    held = stock.locks.acquire("stock:B")  # another process sells B
+    a, b, c = _sales("a"), _sales("b"), _sales("c")
+    now = time.monotonic()
+    for sku, sales in (("A", a), ("B", b), ("C", c)):
         for sale in sales:
-            sale.succeed(sale.order_key)
-        batch = combiner.more(sku, sales)
-        assert batch == [waiting]
-        waiting.succeed("b")
-        assert combiner.more(sku, batch) == []
-        assert not waiting.done.is_set()  # answered, set aside
+            sale.queued_at = now
+        stock.combiner._queues[sku] = list(sales)
+    stock.combiner._selling = True
+    stock.combiner._sell_one(stock._sell_round, hand_over=False)
+    assert a[0].result == "a" and c[0].result == "c"
+    assert not b[0].settled and stock.combiner.queued() == ["B"]  # left for the next round
+    stock.locks.let_go("stock:B", held)
+    stock.combiner._sell_one(stock._sell_round)
+    assert b[0].result == "b" and not stock.combiner._selling
+    assert stock.counters(["A", "B", "C"]) == [[4, 4, 4]] * 3
 
-    assert combiner.sell("P", Sale(1, "a", lambda s, p: None), sell) == "a"
-    assert waiting.done.is_set() and waiting.outcome() == "b"
-    assert not combiner._answered
+
+def test_orders_that_waited_longer_than_the_lock_wait_fail_busy(app, make_product, stock) -> None:
+    from cardshop.errors import Busy
+
+    for sku in ("A", "B"):
+        make_product(sku, stock_total=5)
+    held = stock.locks.acquire("stock:B")
+    old, fresh = _sales("o"), _sales("f")
+    old[0].queued_at = time.monotonic() - stock.locks.wait - 1
+    fresh[0].queued_at = time.monotonic()
+    stock.combiner._queues.update({"B": [*old], "A": [*fresh]})
+    stock.combiner._selling = True
+    stock.combiner._sell_one(stock._sell_round, hand_over=False)  # B first, alone: it waited longest
+    assert isinstance(old[0].error, Busy) and not fresh[0].settled
+    stock.combiner._sell_one(stock._sell_round)
+    assert fresh[0].result == "f"
+    stock.locks.let_go("stock:B", held)

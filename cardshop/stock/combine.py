@@ -1,15 +1,19 @@
-"""Combining: the orders for one product waiting in one process share a lock and a token.
+"""Combining: the orders waiting in one process share locks, tokens and a transaction.
 
-Under a flash sale most of a sale's cost is winning the product's Redlock and taking a
-fencing token, not the decrement itself. So in each process, the first request for a
-product becomes the leader: when its process's turn to sell comes (SALES_AT_ONCE) and
-it has won the product's lock, it sells every order for that product that has queued
-up meanwhile in one batch (one lock, one token, one Lua call per node, one database
-transaction). While it still
-holds the lock, and for at most a short lease, it sells the next batch that queued
-meanwhile under the same lock and token (see ``StockService._sell_batch``); then it
-hands leadership to the next queued request, if any. With one request per process
-(gunicorn sync workers) every batch holds one order and nothing changes.
+Under a flash sale most of a sale's cost is winning a product's Redlock, drawing a
+fencing token and the database transaction, not the decrement itself. So in each
+process one thread at a time sells (the *seller*): the first request to arrive when
+nobody sells, then, in turn, the request that has waited longest. A seller sells a
+*round*: the orders of every product that queued up meanwhile, each product's as one
+batch (one lock, one token, one reserve.lua, one set of rows), and all products'
+together: their locks taken in one round trip to the nodes, their tokens drawn in one,
+their reserve.lua calls sent in one, their rows written in one database transaction and
+their locks let go of in one (``StockService._sell_round``). A round that holds a single
+product's lock keeps it for a short lease, selling the batches that queue meanwhile
+under the same lock and token: a hot product's lock changes hands between processes
+once per lease, not once per batch. Orders answered by a round are woken once its locks
+are let go of. With one request per process (gunicorn sync workers) every round sells
+one order and nothing changes.
 """
 
 from __future__ import annotations
@@ -17,21 +21,14 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from .. import metrics
 
-T = TypeVar("T")
-
-MAX_BATCH = 64
-# Batches a process sells at once, over all products. One: a process has one GIL and
-# the database one writer, so two batches selling side by side only stretch each
-# other's lock time, while a product whose batch waits for its turn gathers more orders
-# into it. Measured with orders spread over 50 plans: 306-374 orders/s with no limit,
-# 472-512 with three at once, 541-589 with two, 549-720 with one.
-SALES_AT_ONCE = 1
+MAX_BATCH = 64  # orders of one product in one batch
+MAX_PLANS = 64  # products in one round
 # How long what a batch saw left may spare later requests the sold-out check. Skipping
 # the check is always safe (the batch decides), and a hint gone stale costs one batch
 # at most: a plan another process sold out meanwhile is found short by that batch,
@@ -70,7 +67,7 @@ class Signal:
 
 @dataclass(eq=False)
 class Sale:
-    """One order's claim on stock, waiting to be sold in a batch."""
+    """One order's claim on stock, waiting to be sold in a round."""
 
     qty: int
     order_key: str
@@ -79,7 +76,8 @@ class Sale:
     error: BaseException | None = None
     settled: bool = False
     done: Signal = field(default_factory=Signal)
-    lead: bool = False
+    sells: bool = False  # woken to be the process's next seller, not with an outcome
+    queued_at: float = 0.0
 
     def succeed(self, result: Any) -> None:
         self.result, self.settled = result, True
@@ -98,10 +96,8 @@ class Combiner:
         self.max_batch = max_batch
         self._mutex = threading.Lock()
         self._queues: dict[str, list[Sale]] = {}
-        self._leading: set[str] = set()
-        self._current: dict[str, list[Sale]] = {}  # the batch each leader is selling
-        self._answered: dict[str, list[Sale]] = {}  # answered under a held lock, not yet woken
-        self._turn = threading.BoundedSemaphore(SALES_AT_ONCE)
+        self._selling = False
+        self._round: list[Sale] = []  # taken (or failed) by the round being sold
         self._left: dict[str, tuple[int, float]] = {}
 
     def note_left(self, sku: str, avail: int) -> None:
@@ -115,96 +111,113 @@ class Combiner:
             return None
         return seen[0]
 
-    def sell(self, sku: str, sale: Sale, sell_batch: Callable[[str, Callable[[], list[Sale]]], None]) -> Any:
-        """Queue ``sale``; lead a batch if nobody leads this product; return its outcome.
+    def sell(self, sku: str, sale: Sale, sell_round: Callable[[], None]) -> Any:
+        """Queue ``sale``; sell rounds while this thread is the seller; return its outcome.
 
-        ``sell_batch(sku, take)`` calls ``take()`` once it holds the product's lock, for
-        the batch to sell, and settles each of its sales (succeed or fail). The batch
-        keeps growing until then: a hot plan's lock takes about as long to win as the
-        other process's lease, and what queued meanwhile is sold in the same batch
-        rather than in one more batch of the lease. If ``sell_batch`` fails before it
-        took its batch, the sales that had queued when it was called fail with it, and
-        those that queued later are left to the next leader."""
+        ``sell_round()`` takes what it sells with :meth:`take` (and may fail what waited
+        too long with :meth:`fail_queued`), and settles each sale it took. If it raises,
+        the sales it took and did not settle fail with its error; sales it did not take
+        stay queued for the next round. After a round the seller hands its turn to the
+        request that has waited longest, and returns once its own sale is settled."""
+        sale.queued_at = time.monotonic()
+        waited = metrics.step_clock()  # until this thread's turn to sell, if it comes
         with self._mutex:
             self._queues.setdefault(sku, []).append(sale)
-            leads = sku not in self._leading
-            if leads:
-                self._leading.add(sku)
-        if not leads:
-            sale.done.wait()
-            if not sale.lead:
+            sells = not self._selling
+            self._selling = True
+        while True:
+            if not sells:
+                sale.done.wait()
+                if not sale.sells:
+                    return sale.outcome()
+                sale.sells = False
+                sale.done.clear()
+            waited.step("turn")
+            self._sell_one(sell_round)
+            if sale.settled:
                 return sale.outcome()
-            sale.lead = False
-            sale.done.clear()
-        waited = metrics.step_clock()
-        self._turn.acquire()  # before taking the batch: it keeps growing while we wait
-        waited.step("turn")
+            sells = False
+
+    def sell_all(self, batches: dict[str, list[Sale]], sell_round: Callable[[], None]) -> None:
+        """Queue these sales and sell rounds in this thread until each is settled: a
+        benchmark's or a test's orders, sold without a thread for each. Raises
+        RuntimeError if another thread is selling."""
+        now = time.monotonic()
         with self._mutex:
-            due = len(self._queues[sku])  # what a failure before take() fails
+            if self._selling:
+                raise RuntimeError("another thread is selling")
+            self._selling = True
+            for sku, sales in batches.items():
+                for sale in sales:
+                    sale.queued_at = now
+                self._queues.setdefault(sku, []).extend(sales)
         try:
-            sell_batch(sku, lambda: self._take(sku))
-        except BaseException as error:  # noqa: BLE001 - every waiter must hear of it
-            if sku not in self._current:  # failed before it took its batch
-                self._take(sku, due)
-            for waiting in self._current[sku]:
+            while not all(sale.settled for sales in batches.values() for sale in sales):
+                self._sell_one(sell_round, hand_over=False)
+        finally:
+            self._hand_over()
+
+    def _sell_one(self, sell_round: Callable[[], None], *, hand_over: bool = True) -> None:
+        """One round: settle what it took and left unsettled, name the next seller, and
+        wake the round's sales (its locks are let go of by then)."""
+        try:
+            sell_round()
+            error: BaseException = RuntimeError("a round ended without settling this sale")
+        except BaseException as raised:  # noqa: BLE001 - every waiter must hear of it
+            error = raised
+        finally:
+            with self._mutex:
+                sold, self._round = self._round, []
+            for waiting in sold:
                 if not waiting.settled:
                     waiting.fail(error)
-        finally:
-            self._turn.release()
-            with self._mutex:
-                batch = self._current.pop(sku)
-            self._hand_over(sku)
-            self._wake_answered(sku)  # a sell_batch that sold more() without holding()
-            for waiting in batch:
+            if hand_over:
+                self._hand_over()
+            for waiting in sold:
                 waiting.done.set()
-        return sale.outcome()
 
-    @contextlib.contextmanager
-    def holding(self, sku: str, lock: contextlib.AbstractContextManager[T]) -> Iterator[T]:
-        """Hold the product's ``lock`` for the ``with`` body. The sales answered meanwhile
-        (:meth:`more`) are woken only once it has been let go of, that is once the
-        lock's own exit (the release, waking the next holder) is over.
+    def queued(self) -> list[str]:
+        """The products with sales queued, the one whose first sale waited longest first."""
+        with self._mutex:
+            waiting = [(queue[0].queued_at, sku) for sku, queue in self._queues.items() if queue]
+        return [sku for _, sku in sorted(waiting)]
 
-        A process has one GIL: a batch's responses written while the leader sells the
-        next batch under the lock stretch the time the lock is held (measured: 1.55 ms
-        of lock per order, against 0.83 ms when they wait), while the other processes,
-        waiting for that lock, sit idle. Written after the lock is released, they
-        overlap with another process's turn instead. Woken only then, each answered
-        sale waits once (not once for its answer and again for the release)."""
-        try:
-            with lock as held:
-                yield held
-        finally:
-            self._wake_answered(sku)
+    def oldest(self, sku: str) -> float | None:
+        """When the longest-waiting sale queued for ``sku`` was queued, if any is."""
+        with self._mutex:
+            queue = self._queues.get(sku)
+            return queue[0].queued_at if queue else None
 
-    def _wake_answered(self, sku: str) -> None:
-        for waiting in self._answered.pop(sku, ()):
-            waiting.done.set()
-
-    def more(self, sku: str, done: list[Sale]) -> list[Sale]:
-        """For a leader still holding the product's lock: set the ``done`` batch's
-        waiters aside to be woken once the lock is let go of (see :meth:`holding`), and
-        take the next batch that queued meanwhile (empty when none did)."""
-        for waiting in done:
-            if not waiting.settled:
-                waiting.fail(RuntimeError("a batch ended without settling this sale"))
-        self._answered.setdefault(sku, []).extend(done)  # only the product's leader gets here
-        return self._take(sku)
-
-    def _take(self, sku: str, most: int | None = None) -> list[Sale]:
+    def take(self, sku: str, most: int | None = None) -> list[Sale]:
+        """The next batch of ``sku`` for the round being sold (first come, first taken)."""
         size = self.max_batch if most is None else min(most, self.max_batch)
         with self._mutex:
             queue = self._queues.get(sku, [])
             batch, self._queues[sku] = queue[:size], queue[size:]
-            self._current[sku] = batch
+            self._round.extend(batch)
         return batch
 
-    def _hand_over(self, sku: str) -> None:
+    def fail_queued(self, sku: str, error: BaseException, before: float) -> None:
+        """Fail the sales of ``sku`` queued before ``before`` (monotonic time) with
+        ``error``: its lock was not won in time, or could not be asked for. They are
+        woken with the round's sales; those queued later stay for the next round."""
         with self._mutex:
-            queue = self._queues.get(sku)
-            if queue:
-                queue[0].lead = True
-                queue[0].done.set()
-            else:
-                self._queues.pop(sku, None)
-                self._leading.discard(sku)
+            queue = self._queues.get(sku, [])
+            failed = [waiting for waiting in queue if waiting.queued_at <= before]
+            self._queues[sku] = [waiting for waiting in queue if waiting.queued_at > before]
+            self._round.extend(failed)
+        for waiting in failed:
+            waiting.fail(error)
+
+    def _hand_over(self) -> None:
+        """Make the request waiting longest the next seller, or end the selling."""
+        with self._mutex:
+            for sku in [sku for sku, queue in self._queues.items() if not queue]:
+                del self._queues[sku]
+            heads = [queue[0] for queue in self._queues.values()]
+            if not heads:
+                self._selling = False
+                return
+            following = min(heads, key=lambda waiting: waiting.queued_at)
+            following.sells = True
+        following.done.set()

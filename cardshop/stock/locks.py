@@ -152,6 +152,11 @@ def _majority(nodes: NodeSet, accepted: Callable[[Reply], bool]) -> Callable[[li
     return lambda replies: sum(1 for reply in replies if reply.ok and accepted(reply)) >= nodes.quorum
 
 
+def script_call(script: Script, keys: list[Any], args: list[Any]) -> Callable[[redis.Redis], Any]:
+    """``script`` with these keys and arguments, run on the node it is given."""
+    return lambda client: script(keys=keys, args=args, client=client)
+
+
 def _errors(replies: list[Reply]) -> list[RedisError]:
     return [reply.error for reply in replies if isinstance(reply.error, RedisError)]
 
@@ -306,11 +311,7 @@ class LockManager:
         next holder take the key only once the last holder released it there (or the
         key expired), and the last holder's token had been applied on a majority before
         it released; so any majority the next holder reads holds that token."""
-        sequence = self._sequences.get(resource)
-        if sequence is None:
-            sequence = self._sequences[resource] = NodeNextID(
-                key=f"cardshop:{resource}", nodes=self.nodes, raise_on_redis_errors=True
-            )
+        sequence = self._sequence(resource)
         try:
             if seen is not None:
                 with contextlib.suppress(QuorumNotAchieved):
@@ -320,6 +321,123 @@ class LockManager:
         except (QuorumIsImpossible, QuorumNotAchieved) as error:
             metrics.count_quorum_failure()
             raise StockUnavailable() from error
+
+    def _sequence(self, resource: str) -> NodeNextID:
+        sequence = self._sequences.get(resource)
+        if sequence is None:
+            sequence = self._sequences[resource] = NodeNextID(
+                key=f"cardshop:{resource}", nodes=self.nodes, raise_on_redis_errors=True
+            )
+        return sequence
+
+    # ------------------------------------------------- many locks at a time
+
+    def take_many(self, resources: list[str]) -> tuple[dict[str, NodeRedlock], list[str]]:
+        """Try the locks of ``resources`` all at once, without waiting: take.lua for every
+        one of them on every node in one round trip (:meth:`NodeSet.send_many`). Returns
+        the locks won and the resources not won. Each lock is won or lost exactly as
+        :meth:`NodeRedlock._acquire_masters` decides for one lock: taken on a majority of
+        nodes, with time left after pottery's clock drift allowance; the sequence a
+        majority showed comes with it. What was taken of a lock not won is let go of
+        at once. A resource whose waiter this process woke a moment ago is not tried:
+        that waiter goes first, as in :meth:`acquire`. Nothing here waits for a holder:
+        a lock held elsewhere is simply not won. Raises StockUnavailable when fewer than
+        a majority of nodes answered."""
+        now = time.monotonic()
+        polite = [r for r in resources if now - self._woke.get(r, -HINT_DOUBT) < HINT_DOUBT]
+        locks = {
+            resource: NodeRedlock(
+                resource=resource, nodes=self.nodes, auto_release_time=self.ttl, raise_on_redis_errors=True
+            )
+            for resource in resources
+            if resource not in polite
+        }
+        if not locks:
+            return {}, polite
+        script = self.nodes.scripts["take"]
+        lifetime = int(self.ttl * 1000)
+        commands, calls = [], []
+        for resource, lock in locks.items():
+            lock._uuid = str(uuid.uuid4())
+            lock._extension_num = 0
+            keys, args = [lock.key, fence_key(resource)], [lock._uuid, lifetime]
+            commands.append(("EVALSHA", script.sha, len(keys), *keys, *args))  # type: ignore[attr-defined]
+            calls.append(script_call(script, keys, args))
+        started = time.monotonic()
+        answers = self.nodes.send_many(commands, calls)
+        elapsed = time.monotonic() - started
+        won: dict[str, NodeRedlock] = {}
+        lost = list(polite)
+        for (resource, lock), replies in zip(locks.items(), answers, strict=True):
+            taken = sum(1 for reply in replies if reply.ok and int(reply.value[0]) == 1)
+            validity = lock.auto_release_time - lock._Redlock__drift() - elapsed  # type: ignore[attr-defined]
+            if taken >= self.nodes.quorum and validity > 0:
+                lock.sequence_seen = max(int(reply.value[1]) for reply in replies if reply.ok)
+                won[resource] = lock
+                self._contended[resource] = False
+                metrics.observe_lock_wait(elapsed)
+            else:
+                lost.append(resource)
+        unwon = [lock for resource, lock in locks.items() if resource not in won]
+        if unwon:
+            self._release_many(unwon)
+        if sum(1 for reply in answers[0] if reply.ok) < self.nodes.quorum:
+            self._release_many(list(won.values()))
+            metrics.count_lock_failure("quorum")
+            metrics.count_quorum_failure()
+            raise StockUnavailable()
+        return won, lost
+
+    def next_tokens(self, locks: dict[str, NodeRedlock]) -> dict[str, int | StockUnavailable]:
+        """A fencing token for each of ``locks`` (won by :meth:`take_many`), drawn in one
+        round trip: NextID's write step of each resource's sequence, to the value its
+        lock's take read plus one, which a majority must apply, as :meth:`next_token`
+        draws one with ``seen``. A write a majority did not apply is followed by
+        :meth:`next_token`'s own read and write; where that fails too, the error takes
+        the token's place."""
+        sequences = {resource: self._sequence(resource) for resource in locks}
+        script = cast(Script, NodeNextID._set_id_script)
+        commands, calls, values = [], [], []
+        for resource, lock in locks.items():
+            value = int(lock.sequence_seen or 0) + 1
+            keys, args = [sequences[resource].key], [value]
+            commands.append(("EVALSHA", script.sha, len(keys), *keys, *args))  # type: ignore[attr-defined]
+            calls.append(script_call(script, keys, args))
+            values.append(value)
+        answers = self.nodes.send_many(commands, calls) if commands else []
+        tokens: dict[str, int | StockUnavailable] = {}
+        for resource, value, replies in zip(locks, values, answers, strict=True):
+            if sum(1 for reply in replies if reply.ok and reply.value == value) >= self.nodes.quorum:
+                tokens[resource] = value
+                continue
+            try:
+                tokens[resource] = self.next_token(resource)
+            except StockUnavailable as error:
+                tokens[resource] = error
+        return tokens
+
+    def let_go_many(self, locks: dict[str, NodeRedlock]) -> None:
+        """:meth:`let_go` for several locks in one round trip (release.lua for each): each
+        wakes a process waiting for it, and one a majority did not release still wakes a
+        waiter to try (:meth:`hand_over`)."""
+        answers = self._release_many(list(locks.values()))
+        now = time.monotonic()
+        for (resource, lock), replies in zip(locks.items(), answers, strict=True):
+            lock.woke = any(reply.ok and int(reply.value[1]) > 0 for reply in replies)
+            if sum(1 for reply in replies if reply.ok and int(reply.value[0])) >= self.nodes.quorum:
+                if lock.woke:
+                    self._woke[resource] = now
+            else:
+                self.hand_over(resource, lock)
+
+    def _release_many(self, locks: list[NodeRedlock]) -> list[list[Reply]]:
+        script = self.nodes.scripts["release"]
+        commands, calls = [], []
+        for lock in locks:
+            keys, args = release_keys(lock, lock.resource), [lock._uuid, WAKE_TTL_MS, 0]
+            commands.append(("EVALSHA", script.sha, len(keys), *keys, *args))  # type: ignore[attr-defined]
+            calls.append(script_call(script, keys, args))
+        return self.nodes.send_many(commands, calls) if commands else []
 
     def raise_floor(self, resource: str, floor: int) -> None:
         """Make the resource's next token exceed ``floor`` on every reachable node."""

@@ -158,6 +158,30 @@ def _read_reply(client: redis.Redis, connection: Any, failed: BaseException | No
             client.connection_pool.release(connection)
 
 
+def _read_replies(
+    client: redis.Redis, connection: Any, failed: BaseException | None, commands: Sequence[Sequence[Any]]
+) -> list[Any]:
+    """Read the replies to ``commands``, pipelined on ``connection``, as _read_reply reads
+    one: an error reply takes its command's place, a broken connection raises."""
+    try:
+        if failed is not None:
+            raise failed
+        values: list[Any] = []
+        for command in commands:
+            try:
+                values.append(client.parse_response(connection, command[0]))
+            except redis.ResponseError as error:
+                values.append(error)
+        return values
+    except (redis.ConnectionError, redis.TimeoutError):
+        if connection is not None:
+            connection.disconnect()
+        raise
+    finally:
+        if connection is not None:
+            client.connection_pool.release(connection)
+
+
 def _reply(index: int, future: concurrent.futures.Future[Any]) -> Reply:
     try:
         return Reply(index, value=future.result())
@@ -236,6 +260,88 @@ class NodeSet:
         pending = {call_node(self.clients[index], call, self.clients[index]): index for index in suspects}
         healthy = [index for index in range(len(self.clients)) if index not in suspects]
         return self._collect(pending, self._overlapped(command, call, healthy), decided, grace)
+
+    def send_many(
+        self,
+        commands: Sequence[Sequence[Any]],
+        calls: Sequence[Callable[[redis.Redis], Any]],
+        *,
+        grace: float = 0.0,
+    ) -> list[list[Reply]]:
+        """Send several commands to every node in one round trip; for each command, every
+        node's reply in node order (``result[i]`` is command ``i``'s :meth:`fanout`-style
+        list). The commands go to each healthy node as one pipelined write before any
+        reply is read, so k commands cost one wait for the nodes, not k. ``calls[i]``
+        runs command ``i`` through redis-py, for a suspect node (on the shared pool) and
+        for a script a node lost. Returns once a majority of nodes answered everything:
+        a suspect node that has not answered by then is reported as NodeTimeout, which
+        callers read as a refusal (a lock not won, a token not applied), unless it
+        answers within ``grace`` seconds more (a straggler whose answer shows it needs
+        repair, as in :meth:`fanout`)."""
+        suspects = [index for index, client in enumerate(self.clients) if suspect(client)]
+
+        def each(client: redis.Redis) -> list[Any]:
+            results: list[Any] = []
+            for call in calls:
+                try:
+                    results.append(call(client))
+                except redis.ResponseError as error:
+                    results.append(error)
+            return results
+
+        pending = {call_node(self.clients[index], each, self.clients[index]): index for index in suspects}
+        healthy = [index for index in range(len(self.clients)) if index not in suspects]
+        answered = self._pipelined(commands, calls, healthy)
+        quorum = self.quorum
+        nodes = self._collect(pending, answered, lambda replies: sum(r.ok for r in replies) >= quorum, grace)
+        return [
+            [
+                Reply(node.node, error=node.error)
+                if not node.ok
+                else (
+                    Reply(node.node, error=node.value[i])
+                    if isinstance(node.value[i], Exception)
+                    else Reply(node.node, value=node.value[i])
+                )
+                for node in nodes
+            ]
+            for i in range(len(commands))
+        ]
+
+    def _pipelined(
+        self, commands: Sequence[Sequence[Any]], calls: Sequence[Callable[[redis.Redis], Any]], nodes: list[int]
+    ) -> dict[int, Reply]:
+        """:meth:`_overlapped` for several commands: each node's reply is the list of its
+        answers, an error reply (a :class:`redis.ResponseError`) in place of its answer."""
+        sent: list[tuple[int, Any, BaseException | None]] = []
+        for index in nodes:
+            connection = None
+            try:
+                connection = self.clients[index].connection_pool.get_connection()
+                connection.send_packed_command(connection.pack_commands(commands))
+                sent.append((index, connection, None))
+            except redis.RedisError as error:
+                sent.append((index, connection, error))
+        replies: dict[int, Reply] = {}
+        for index, connection, failed in sent:
+            client = self.clients[index]
+            try:
+                values = watched(client, _read_replies, client, connection, failed, commands)
+            except Exception as error:  # noqa: BLE001 - every node error is data here
+                replies[index] = Reply(index, error=error)
+                continue
+            for i, value in enumerate(values):
+                if isinstance(value, NoScriptError):  # the node restarted empty: load and run it
+                    try:
+                        values[i] = call_node(client, calls[i], client).result()
+                    except redis.ResponseError as error:
+                        values[i] = error
+                    except Exception as error:  # noqa: BLE001 - every node error is data here
+                        replies[index] = Reply(index, error=error)
+                        break
+            else:
+                replies[index] = Reply(index, value=values)
+        return replies
 
     def fanout(
         self,

@@ -25,6 +25,7 @@ from ..models.inserts import RowInsert
 from ..models.turns import write_turns
 from .combine import Sale
 from .locks import Fence
+from .nodes import Reply
 from .tally import Tally
 
 if TYPE_CHECKING:
@@ -140,11 +141,13 @@ class BatchSale:
 
     # -- the counters --------------------------------------------------------
 
-    def take(self, fence: Fence) -> list[Sale]:
-        """Reserve on the nodes; settle the refused sales; return the taken ones."""
+    def take(self, fence: Fence, replies: list[Reply] | None = None) -> list[Sale]:
+        """Reserve on the nodes; settle the refused sales; return the taken ones.
+        ``replies``: the nodes' answers to :meth:`reserve_command`, sent already (with
+        other plans' in one round trip); otherwise it is sent here."""
         for attempt in (1, 2):
             try:
-                outcomes = self.reserve_once(fence)
+                outcomes = self.reserve_once(fence, replies if attempt == 1 else None)
                 break
             except Resync:
                 if attempt == 2:
@@ -160,15 +163,22 @@ class BatchSale:
                 sale.fail(SoldOut())
         return taken
 
-    def reserve_once(self, fence: Fence) -> list[str]:
+    def reserve_command(self, fence: Fence) -> tuple[list[Any], list[Any]]:
+        """reserve.lua's keys and arguments for this batch under ``fence``."""
+        keys = [stock_key(self.sku), seen_key(self.sku), *self.markers(self.sales)]
+        return keys, [fence.token, MARKER_TTL, *(sale.qty for sale in self.sales)]
+
+    def reserve_once(self, fence: Fence, replies: list[Reply] | None = None) -> list[str]:
         quorum = self.nodes.quorum
-        replies = self.nodes.run_script(
-            "reserve",
-            [stock_key(self.sku), seen_key(self.sku), *self.markers(self.sales)],
-            [fence.token, MARKER_TTL, *(sale.qty for sale in self.sales)],
-            decided=lambda rs: Tally(rs).agreement(quorum) is not None,
-            grace=self.service.grace,
-        )
+        if replies is None:
+            keys, args = self.reserve_command(fence)
+            replies = self.nodes.run_script(
+                "reserve",
+                keys,
+                args,
+                decided=lambda rs: Tally(rs).agreement(quorum) is not None,
+                grace=self.service.grace,
+            )
         tally = Tally(replies)
         if tally.answered < quorum:
             self.undo(fence, self.sales)
@@ -205,26 +215,37 @@ class BatchSale:
     # -- the database --------------------------------------------------------
 
     def write(self, taken: list[Sale], fence: Fence) -> bool:
+        """The taken sales' database transaction (see write_rows); settles each of them.
+        Returns False when a newer fence was seen (ours is spent)."""
         try:
             written = self.write_rows(taken, fence)
         except GuardRefused as refusal:
-            self.undo(fence, taken)
-            if refusal.stale:
-                self.fail_all(taken, Busy())  # a newer holder wrote: we are the stale one
-                return False
-            self.service.resync(self.sku, fence)  # the counters were ahead of the database
-            self.fail_all(taken, SoldOut() if len(taken) == 1 else Busy())
-            return True
+            return self.refused(taken, fence, refusal)
         except BaseException as error:
             self.undo(fence, taken)
             self.fail_all(taken, error)
             raise
+        self.finish(taken, fence, written)
+        return True
+
+    def refused(self, taken: list[Sale], fence: Fence, refusal: GuardRefused) -> bool:
+        """The database refused the batch (nothing of it was written): give its stock
+        back and fail it. Returns False when that was for a newer fence."""
+        self.undo(fence, taken)
+        if refusal.stale:
+            self.fail_all(taken, Busy())  # a newer holder wrote: we are the stale one
+            return False
+        self.service.resync(self.sku, fence)  # the counters were ahead of the database
+        self.fail_all(taken, SoldOut() if len(taken) == 1 else Busy())
+        return True
+
+    def finish(self, taken: list[Sale], fence: Fence, written: dict[Sale, Any]) -> None:
+        """After the commit: the written sales succeed, the others give their stock back."""
         failed = [sale for sale in taken if sale not in written]
         if failed:
             self.undo(fence, failed)
         for sale, result in written.items():
             sale.succeed(result)
-        return True
 
     def write_rows(self, taken: list[Sale], fence: Fence) -> dict[Sale, Any]:
         """One transaction: the guarded update, then the sales' rows (see _write_rows).
@@ -244,59 +265,11 @@ class BatchSale:
 
     def _write_rows(self, taken: list[Sale], fence: Fence, *, together: bool) -> dict[Sale, Any]:
         session = self.service.session
-        total = sum(sale.qty for sale in taken)
         try:
-            connection = session.connection()
-            sold = connection.execute(
-                GUARDED_SALE, {"sale_sku": self.sku, "sale_qty": total, "sale_token": fence.token}
-            ).first()
-            if sold is None:
-                fence_now = session.scalar(select(Product.fence_token).where(Product.sku == self.sku))
-                session.rollback()
-                raise GuardRefused(stale=(fence_now or 0) > fence.token)
-            product = SoldProduct(*sold)
-            left = product.stock_available + total  # before this batch (read before any other update)
-            for prepare, sales in _hooks(taken, "prepare"):
-                prepare(session, product, [sale.record for sale in sales])
-            written: dict[Sale, Any] = {}
-            if together:
-                for write_many, sales in _hooks(taken, "write_many"):
-                    self.write_together(session, product, write_many, sales, written)
-            for sale in taken:
-                if not sale.settled and sale not in written:
-                    try:
-                        with session.begin_nested():
-                            written[sale] = sale.record(session, product)
-                    except Exception as error:  # noqa: BLE001 - this sale fails, the batch goes on
-                        sale.fail(error)
-            unsold = total - sum(sale.qty for sale in written)
-            if unsold:
-                connection.execute(
-                    update(PRODUCTS)
-                    .where(PRODUCTS.c.id == product.id)
-                    .values(stock_sold=PRODUCTS.c.stock_sold - unsold)
-                )
-            entries = []
-            now = utcnow()
-            for sale in written:
-                left -= sale.qty
-                entries.append(
-                    {
-                        "product_id": product.id,
-                        "kind": "sale",
-                        "qty": -sale.qty,
-                        "available_after": left,
-                        "actor": "order",
-                        "note": sale.order_key[:200],
-                        "order_id": None,
-                        "created_at": now,
-                    }
-                )
-            if entries:
-                INSERT_ENTRIES.run(connection, entries)
+            written = self.stage(taken, fence, together=together)
             session.commit()
             return written
-        except WriteApart:
+        except (WriteApart, GuardRefused):
             session.rollback()
             raise
         except SQLAlchemyError as error:
@@ -304,6 +277,60 @@ class BatchSale:
             if is_disconnect(error):
                 raise DatabaseUnavailable() from error
             raise
+
+    def stage(self, taken: list[Sale], fence: Fence, *, together: bool) -> dict[Sale, Any]:
+        """The batch's statements in the session's transaction, not committed: the guarded
+        update, the sales' rows and the ledger; returns what each written sale's record
+        returned. Raises GuardRefused (having changed nothing) when the database refuses
+        the sale, WriteApart when the rows failed to go in together."""
+        session = self.service.session
+        total = sum(sale.qty for sale in taken)
+        connection = session.connection()
+        sold = connection.execute(
+            GUARDED_SALE, {"sale_sku": self.sku, "sale_qty": total, "sale_token": fence.token}
+        ).first()
+        if sold is None:
+            fence_now = session.scalar(select(Product.fence_token).where(Product.sku == self.sku))
+            raise GuardRefused(stale=(fence_now or 0) > fence.token)
+        product = SoldProduct(*sold)
+        left = product.stock_available + total  # before this batch (read before any other update)
+        for prepare, sales in _hooks(taken, "prepare"):
+            prepare(session, product, [sale.record for sale in sales])
+        written: dict[Sale, Any] = {}
+        if together:
+            for write_many, sales in _hooks(taken, "write_many"):
+                self.write_together(session, product, write_many, sales, written)
+        for sale in taken:
+            if not sale.settled and sale not in written:
+                try:
+                    with session.begin_nested():
+                        written[sale] = sale.record(session, product)
+                except Exception as error:  # noqa: BLE001 - this sale fails, the batch goes on
+                    sale.fail(error)
+        unsold = total - sum(sale.qty for sale in written)
+        if unsold:
+            connection.execute(
+                update(PRODUCTS).where(PRODUCTS.c.id == product.id).values(stock_sold=PRODUCTS.c.stock_sold - unsold)
+            )
+        entries = []
+        now = utcnow()
+        for sale in written:
+            left -= sale.qty
+            entries.append(
+                {
+                    "product_id": product.id,
+                    "kind": "sale",
+                    "qty": -sale.qty,
+                    "available_after": left,
+                    "actor": "order",
+                    "note": sale.order_key[:200],
+                    "order_id": None,
+                    "created_at": now,
+                }
+            )
+        if entries:
+            INSERT_ENTRIES.run(connection, entries)
+        return written
 
     @staticmethod
     def write_together(

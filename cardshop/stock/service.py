@@ -28,13 +28,24 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import metrics
-from ..errors import CardshopError, DatabaseUnavailable, NotFound, SoldOut, StockUnavailable
+from ..errors import Busy, CardshopError, DatabaseUnavailable, NotFound, SoldOut, StockUnavailable
 from ..models import DbSession, Product, StockEntry, is_disconnect
-from .combine import Combiner, Sale
-from .locks import Fence, LockManager
+from ..models.turns import write_turns
+from .combine import MAX_PLANS, Combiner, Sale
+from .locks import Fence, LockManager, NodeRedlock, script_call
 from .nodes import NodeSet, Reply
 from .pool import call_node
-from .selling import AlreadyApplied, BatchSale, SoldProduct, lease_keys, marker_key, seen_key, stock_key
+from .selling import (
+    AlreadyApplied,
+    BatchSale,
+    GuardRefused,
+    SoldProduct,
+    WriteApart,
+    lease_keys,
+    marker_key,
+    seen_key,
+    stock_key,
+)
 from .soldout import SeenKeys, SoldOutLeases, as_version, new_epoch, wait_out_leases
 from .tally import Tally
 
@@ -43,6 +54,11 @@ __all__ = ["AlreadyApplied", "ReconcileRow", "StockService", "marker_key", "stoc
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# A product whose first order has waited this many leases is sold in a round of its
+# own, after waiting for its lock, rather than tried among the others: a lock tried
+# without waiting can be lost round after round to a process that sells it in leases.
+ALONE_AFTER = 4
 Record = Callable[[DbSession, Product], T]  # release(): the product row, loaded
 SaleRecord = Callable[[DbSession, SoldProduct], T]  # reserve(): the product as the sale left it
 
@@ -183,7 +199,7 @@ class StockService:
             if not checked:
                 self.refuse_if_sold_out(sku, qty, order_key)
             sale = Sale(qty, order_key, record)
-            return self.combiner.sell(sku, sale, self._sell_batch)  # type: ignore[no-any-return]
+            return self.combiner.sell(sku, sale, self._sell_round)  # type: ignore[no-any-return]
         except CardshopError as error:
             outcome = error.code
             raise
@@ -196,32 +212,142 @@ class StockService:
         finally:
             metrics.observe_stock_path(time.monotonic() - started, outcome)
 
-    def _sell_batch(self, sku: str, take: Callable[[], list[Sale]]) -> None:
-        """Sell a batch under the product's lock (``take()``, once the lock is won, gives
-        what queued until then; see Combiner.sell), then, while the lease lasts, the
-        batches that queued meanwhile in this process under the same lock and token:
-        a hot product's lock changes hands between processes once per lease, not once
-        per batch. The lease is short next to the lock's lifetime, so the lock cannot
-        expire under it, and other processes wait at most about one lease for their turn."""
-        clock = metrics.step_clock()  # where the lease's time goes: take, reserve, write, release
-        held = False
+    def _sell_round(self) -> None:
+        """Sell a round (see combine.py): the orders queued in this process for up to
+        MAX_PLANS products, the product whose orders waited longest first.
+
+        Their locks are tried all at once (:meth:`LockManager.take_many`); a product
+        whose lock is held elsewhere keeps its orders queued for the next round. When no
+        lock is won, the round waits for the first product's lock as a single sale does
+        (:meth:`LockManager.acquire`), so a round never spins and a hot product held by
+        another process is taken the moment it is let go of; a product whose orders
+        waited longer than ALONE_AFTER leases (its lock lost round after round to
+        another process) goes first that way, alone. Orders that have waited
+        longer than the lock wait fail with Busy. The products won get their tokens in
+        one round trip, and once the batches are taken (what queued until then), every
+        batch is sold under its own lock and token by :meth:`_sell_plans`. A round that
+        holds one product keeps its lock for the lease, selling what queues meanwhile."""
+        clock = metrics.step_clock()  # where the round's time goes: take, reserve, write, release
+        skus = self.combiner.queued()[:MAX_PLANS]
+        if not skus:
+            return
+        asked = time.monotonic()
+        resources = {f"stock:{sku}": sku for sku in skus}
+        first = skus[0]
+        locks: dict[str, NodeRedlock] = {}
         try:
-            with self.combiner.holding(sku, self.locks.hold(f"stock:{sku}")) as fence:
-                clock.step("take")
-                held = True
-                sales = take()
-                started = time.monotonic()
-                try:
-                    while sales:
-                        metrics.observe_batch(len(sales))
-                        sold = BatchSale(self, sku, sales, clock).sell(fence)
-                        if not sold or time.monotonic() >= started + self.lease:
-                            return
-                        sales = self.combiner.more(sku, sales)
-                finally:
+            try:
+                oldest = self.combiner.oldest(first) or asked
+                if len(skus) > 1 and asked - oldest <= ALONE_AFTER * self.lease:
+                    won, _ = self.locks.take_many(list(resources))
+                    locks.update(won)
+                if not locks:
+                    locks[f"stock:{first}"] = self.locks.acquire(f"stock:{first}")
+            except (Busy, StockUnavailable) as error:
+                for sku in [first] if isinstance(error, Busy) else skus:
+                    self.combiner.fail_queued(sku, error, before=asked)
+                return
+            too_old = time.monotonic() - self.locks.wait
+            for resource, sku in resources.items():
+                if resource not in locks and (self.combiner.oldest(sku) or asked) < too_old:
+                    self.combiner.fail_queued(sku, Busy(), before=too_old)
+            fences: dict[str, Fence] = {}
+            for resource, token in self.locks.next_tokens(locks).items():
+                if isinstance(token, int):
+                    fences[resources[resource]] = Fence(locks[resource], resource, token)
+                else:
+                    self.combiner.fail_queued(resources[resource], token, before=asked)
+            clock.step("take")
+            started = time.monotonic()
+            try:
+                batches = {sku: self.combiner.take(sku) for sku in sorted(fences)}
+                spent = self._sell_plans(batches, fences, clock)
+                while len(fences) == 1 and not spent and time.monotonic() < started + self.lease:
+                    batches = {sku: self.combiner.take(sku) for sku in fences}
+                    if not any(batches.values()):
+                        break
+                    spent = self._sell_plans(batches, fences, clock)
+            finally:
+                if fences:
                     metrics.observe_lock_held(time.monotonic() - started)
         finally:
-            clock.step("release" if held else "take")
+            if locks:
+                self.locks.let_go_many(locks)
+                clock.step("release")
+
+    def _sell_plans(self, batches: dict[str, list[Sale]], fences: dict[str, Fence], clock: metrics.StepClock) -> bool:
+        """Sell each product's batch under its fence: reserve.lua for all of them in one
+        round trip, then one database transaction for all (:meth:`_write_plans`). Every
+        sale is settled; a failure that belongs to one product (its nodes, its counters)
+        fails only that product's batch. Returns True when some fence turned out spent
+        (a newer one was seen)."""
+        sales = {sku: BatchSale(self, sku, batch, clock) for sku, batch in batches.items() if batch}
+        if not sales:
+            return False
+        commands, calls = [], []
+        script = self.nodes.scripts["reserve"]
+        for sku, sale in sales.items():
+            metrics.observe_batch(len(sale.sales))
+            keys, args = sale.reserve_command(fences[sku])
+            commands.append(("EVALSHA", script.sha, len(keys), *keys, *args))  # type: ignore[attr-defined]
+            calls.append(script_call(script, keys, args))
+        answers = self.nodes.send_many(commands, calls, grace=self.grace)
+        taken: dict[str, list[Sale]] = {}
+        for (sku, sale), replies in zip(sales.items(), answers, strict=True):
+            try:
+                taken[sku] = sale.take(fences[sku], replies)
+            except Exception as error:  # noqa: BLE001 - this product's batch fails, the round goes on
+                sale.fail_all(sale.sales, error)
+        clock.step("reserve")
+        plans = {sku: (sales[sku], batch) for sku, batch in taken.items() if batch}
+        spent = self._write_plans(plans, fences) if plans else False
+        clock.step("write")
+        return spent
+
+    def _write_plans(self, plans: dict[str, tuple[BatchSale, list[Sale]]], fences: dict[str, Fence]) -> bool:
+        """One transaction for every product's taken sales (each product's statements as
+        :meth:`BatchSale.stage` makes them), settling each sale. A product the database
+        refuses is left out of it and given back (:meth:`BatchSale.refused`); if one
+        product's rows fail to go in together, the transaction is rolled back and each
+        product is written in one of its own (:meth:`BatchSale.write`). Returns True when
+        some fence turned out spent."""
+        if len(plans) == 1:
+            ((sku, (sale, taken)),) = plans.items()
+            return not sale.write(taken, fences[sku])
+        written: dict[str, dict[Sale, Any]] = {}
+        refused: dict[str, GuardRefused] = {}
+        try:
+            with write_turns.turn(self.session):
+                try:
+                    for sku, (sale, taken) in plans.items():
+                        try:
+                            written[sku] = sale.stage(taken, fences[sku], together=True)
+                        except GuardRefused as refusal:
+                            refused[sku] = refusal
+                    self.session.commit()
+                except BaseException:
+                    self.session.rollback()
+                    raise
+        except WriteApart as apart:
+            log.info("round write of %d products fell back to one by one: %s", len(plans), apart)
+            return not all([sale.write(taken, fences[sku]) for sku, (sale, taken) in plans.items()])
+        except BaseException as raised:
+            error: BaseException = raised
+            if isinstance(raised, SQLAlchemyError) and is_disconnect(raised):
+                error = DatabaseUnavailable()
+            for sku, (sale, taken) in plans.items():
+                sale.undo(fences[sku], taken)
+                sale.fail_all(taken, error)
+            if error is raised:
+                raise
+            raise error from raised
+        held = True
+        for sku, (sale, taken) in plans.items():
+            if sku in refused:
+                held = sale.refused(taken, fences[sku], refused[sku]) and held
+            else:
+                sale.finish(taken, fences[sku], written[sku])
+        return not held
 
     # ------------------------------------------------------ writes under lock
 

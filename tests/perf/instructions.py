@@ -116,7 +116,7 @@ def work(kind: str, count: int) -> None:
                 for key, raw in next(payloads):
                     order = order_input.parse(json.loads(raw), max_qty=5)
                     sales.append(Sale(1, key, OrderWriter(order, key, (None, None), datetime.now(UTC), rules)))
-                stock._sell_batch("HOT", lambda: sales)
+                stock.combiner.sell_all({"HOT": sales}, stock._sell_round)
                 for sale in sales:
                     sale.outcome()
 
