@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 import pytest
 import requests
 from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from cardshop.errors import Busy
+from cardshop.errors import Busy, DatabaseUnavailable
 from cardshop.extensions import db
 from cardshop.models import Order, Product, StockEntry
 from cardshop.services import order_input
@@ -29,7 +29,7 @@ from cardshop.stock.locks import Fence
 from cardshop.stock.selling import BatchSale, GuardRefused, marker_key
 
 from .support import ROOT, order_payload
-from .test_gunicorn_race import hammer
+from .test_gunicorn_race import hammer, sold_per_plan
 
 pytestmark = [pytest.mark.slow]
 
@@ -307,3 +307,112 @@ def test_a_batch_whose_rows_cannot_go_in_together_is_written_one_by_one(app, mak
     assert stock.counters(["HOT"]) == [[7], [7], [7]]
     entries = db.session.scalars(select(StockEntry).where(StockEntry.kind == "sale").order_by(StockEntry.id)).all()
     assert [(entry.note, entry.available_after) for entry in entries] == [("k-1", 9), ("k-2", 8), ("k-3", 7)]
+
+
+PLANS = [f"M-{i:02d}" for i in range(8)]
+
+
+@pytest.mark.gunicorn
+@pytest.mark.parametrize("fault", ["kill", "pause"])
+def test_rounds_over_many_plans_sell_exactly_the_stock_when_a_node_fails_mid_race(
+    serve, make_product, stock, nodes, fault
+) -> None:
+    for sku in PLANS:
+        make_product(sku, stock_total=6)
+    server = serve(workers=4)
+    node = nodes.nodes[0]
+    hit = threading.Timer(0.3, node.kill if fault == "kill" else node.pause)
+    hit.start()
+    try:
+        codes, _ = hammer(server.url, PLANS, 32, 4)
+    finally:
+        hit.join()
+        if fault == "pause":
+            node.resume()
+    assert codes[201] == 6 * len(PLANS), codes
+    assert sold_per_plan() == {sku: (6, 6) for sku in PLANS}
+    if fault == "kill":
+        assert stock.counters(PLANS)[1:] == [[0] * len(PLANS)] * 2
+    else:  # the resumed node missed writes: reconcile rewrites it from the database
+        stock.reconcile()
+        assert stock.counters(PLANS) == [[0] * len(PLANS)] * 3
+
+
+def _round(stock, batches: dict[str, list[Sale]]):  # type: ignore[no-untyped-def]
+    """Take each plan's lock and token and reserve its batch on the nodes, as a round
+    does; returns the plans (BatchSale and what it took) and their fences."""
+    plans, fences = {}, {}
+    for sku, sales in batches.items():
+        lock = stock.locks.acquire(f"stock:{sku}")
+        fences[sku] = Fence(lock, f"stock:{sku}", stock.locks.next_token(f"stock:{sku}"))
+        sale = BatchSale(stock, sku, sales)
+        plans[sku] = (sale, sale.take(fences[sku]))
+    return plans, fences
+
+
+def _let_go(stock, fences) -> None:  # type: ignore[no-untyped-def]
+    for fence in fences.values():
+        stock.locks.let_go(fence.resource, fence.lock)
+
+
+def test_a_round_writes_the_plans_whose_fence_holds_and_refuses_the_stale_one(app, make_product, stock) -> None:
+    for sku in ("A", "B"):
+        make_product(sku, stock_total=3)
+    stock.locks.ttl = 0.3
+    plans, fences = _round(stock, {"A": [Sale(1, "a", lambda s, p: "a")], "B": [Sale(1, "b", lambda s, p: "b")]})
+    time.sleep(0.5)  # the round's holder paused until its locks expired
+    stock.reserve("A", 1, "a-newer", lambda session, product: None)  # A sold meanwhile
+    stock.locks.ttl = 5.0
+    assert stock._write_plans(plans, fences)  # a fence turned out spent
+    a, b = plans["A"][0].sales[0], plans["B"][0].sales[0]
+    assert isinstance(a.error, Busy) and b.result == "b"
+    assert sold("A") == 1 and sold("B") == 1
+    stock.reconcile()
+    assert stock.counters(["A", "B"]) == [[2, 2]] * 3
+
+
+def test_a_round_whose_rows_cannot_go_in_together_writes_each_plan_on_its_own(app, make_product, stock, caplog) -> None:
+    for sku in ("A", "B"):
+        make_product(sku, stock_total=5)
+    rules = RiskRules()
+
+    def writer(sku: str, key: str, n: int) -> Sale:
+        order = order_input.parse(order_payload(sku, n), max_qty=5)
+        return Sale(1, key, OrderWriter(order, key, (None, None), datetime.now(UTC), rules))
+
+    first = [writer("A", "k-1", 1)]
+    stock.combiner.sell_all({"A": first}, stock._sell_round)
+    stock.nodes.fanout(lambda client: client.delete(marker_key("A", "k-1")))  # the nodes forget the key
+    batches = {"A": [writer("A", "k-2", 2), writer("A", "k-1", 4)], "B": [writer("B", "k-3", 3)]}
+    plans, fences = _round(stock, batches)
+    try:
+        assert not stock._write_plans(plans, fences)
+    finally:
+        _let_go(stock, fences)
+    assert "round write of 2 products fell back to one by one" in caplog.text
+    assert [sale.error is None for sale in batches["A"]] == [True, False]
+    assert isinstance(batches["A"][1].error, IntegrityError) and batches["B"][0].error is None
+    assert orders() == 3 and sold("A") == 2 and sold("B") == 1
+    assert stock.counters(["A", "B"]) == [[3, 4]] * 3
+
+
+def test_a_failed_round_commit_gives_every_plan_its_stock_back(app, make_product, stock, monkeypatch) -> None:
+    for sku in ("A", "B", "C"):
+        make_product(sku, stock_total=4)
+    batches = {sku: [Sale(2, f"{sku}-1", lambda s, p: None)] for sku in ("A", "B", "C")}
+    plans, fences = _round(stock, batches)
+    failure = OperationalError("COMMIT", {}, sqlite3.OperationalError("disk I/O error"))
+
+    def commit() -> None:
+        raise failure
+
+    monkeypatch.setattr(stock.session, "commit", commit)
+    try:
+        with pytest.raises(DatabaseUnavailable):  # the database is unwell: 503, try again
+            stock._write_plans(plans, fences)
+    finally:
+        monkeypatch.undo()
+        _let_go(stock, fences)
+    assert all(isinstance(sales[0].error, DatabaseUnavailable) for sales in batches.values())
+    assert sold("A") == sold("B") == sold("C") == 0
+    assert stock.counters(["A", "B", "C"]) == [[4, 4, 4]] * 3
