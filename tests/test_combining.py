@@ -315,3 +315,33 @@ def test_orders_that_waited_longer_than_the_lock_wait_fail_busy(app, make_produc
     stock.combiner._sell_one(stock._sell_round)
     assert fresh[0].result == "f"
     stock.locks.let_go("stock:B", held)
+
+
+def test_one_person_ordering_two_plans_of_a_carrier_in_one_round_gets_one(app, make_product, stock) -> None:
+    """The risk rules see a round's orders of every product as if placed one by one:
+    one order per ID number per carrier, whichever plans the orders are for."""
+    from datetime import UTC, datetime
+
+    from cardshop.errors import RiskRefused
+    from cardshop.services import order_input
+    from cardshop.services.orders import OrderWriter
+    from cardshop.services.risk import RiskRules
+
+    from .support import order_payload
+
+    make_product("A", stock_total=5, carrier="cmcc")
+    make_product("B", stock_total=5, carrier="cmcc")
+    make_product("C", stock_total=5, carrier="unicom")
+    rules = RiskRules()
+
+    def writer(sku: str, key: str, person: int) -> Sale:
+        order = order_input.parse(order_payload(sku, person), max_qty=5)
+        return Sale(1, key, OrderWriter(order, key, (None, None), datetime.now(UTC), rules))
+
+    batches = {"A": [writer("A", "a", 7)], "B": [writer("B", "b", 7), writer("B", "b2", 8)], "C": [writer("C", "c", 7)]}
+    stock.combiner.sell_all(batches, stock._sell_round)
+    assert batches["A"][0].error is None and batches["C"][0].error is None  # another carrier: fine
+    assert isinstance(batches["B"][0].error, RiskRefused) and batches["B"][1].error is None
+    db.session.expire_all()
+    assert dict(db.session.execute(select(Product.sku, Product.stock_sold)).all()) == {"A": 1, "B": 1, "C": 1}
+    assert stock.counters(["A", "B", "C"]) == [[4, 4, 4]] * 3

@@ -170,7 +170,7 @@ class OrderWriter:
     """Writes one order in the sale's transaction (the stock service's ``record``).
 
     It runs in whichever thread sells the product's batch, so it keeps plain values
-    only. :meth:`prepare` runs once per batch before the writers: the risk rules for
+    only. :meth:`prepare` runs once per round before the writers: the risk rules for
     every order of the batch in two statements."""
 
     def __init__(
@@ -215,43 +215,53 @@ class OrderWriter:
         }
 
     @classmethod
-    def prepare(cls, session: DbSession, product: SoldProduct, writers: list[OrderWriter]) -> None:
-        by_rules: dict[RiskRules, list[OrderWriter]] = {}
-        for writer in writers:  # one batch shares its rules, except in tests
-            by_rules.setdefault(writer.rules, []).append(writer)
-        for rules, group in by_rules.items():
+    def prepare(cls, session: DbSession, lots: list[tuple[SoldProduct, list[OrderWriter]]]) -> None:
+        """The risk rules for every order of a round, in two statements per carrier: the
+        orders of all its products, in their order, as if placed one by one."""
+        groups: dict[tuple[RiskRules, str], list[OrderWriter]] = {}
+        for product, writers in lots:
+            for writer in writers:  # a round shares its rules, except in tests
+                groups.setdefault((writer.rules, product.carrier), []).append(writer)
+        for (rules, carrier), group in groups.items():
             applicants = [risk.Applicant(w.order.id_card, w.order.phone, w.order.qty) for w in group]
-            now = max(writer.now for writer in group)  # the orders of a batch arrived within moments
-            refusals = risk.screen(session, applicants, product.carrier, now, rules)
+            now = max(writer.now for writer in group)  # the orders of a round arrived within moments
+            refusals = risk.screen(session, applicants, carrier, now, rules)
             for writer, refusal in zip(group, refusals, strict=True):
                 writer.refusal = refusal
 
     @classmethod
     def write_many(
-        cls, session: DbSession, product: SoldProduct, writers: list[OrderWriter]
-    ) -> list[Placed | Exception]:
-        """Write a batch's orders; each gets its Placed or the error that refused it.
+        cls, session: DbSession, lots: list[tuple[SoldProduct, list[OrderWriter]]]
+    ) -> list[list[Placed | Exception]]:
+        """Write a round's orders; for each product, each order's Placed or the error
+        that refused it.
 
-        Plain orders (no picked number, no selling agent: a flash sale's crowd) are
-        inserted with one statement for the orders and one for their first events; the
-        others are written one by one in savepoints, as :meth:`__call__` does."""
-        results: list[Placed | Exception | None] = [writer.refusal for writer in writers]
-        plain = [i for i, w in enumerate(writers) if w.refusal is None and not w.order.number and w.agent_id is None]
+        Plain orders (no picked number, no selling agent: a flash sale's crowd) of every
+        product are inserted with one statement for the orders and one for their first
+        events; the others are written one by one in savepoints, as :meth:`__call__` does."""
+        results: list[list[Placed | Exception | None]] = [[w.refusal for w in writers] for _, writers in lots]
+        plain = [
+            (lot, i, writer.values(product))
+            for lot, (product, writers) in enumerate(lots)
+            for i, writer in enumerate(writers)
+            if writer.refusal is None and not writer.order.number and writer.agent_id is None
+        ]
         if plain:
-            rows = [writers[i].values(product) for i in plain]
+            rows = [row for _, _, row in plain]
             connection = session.connection()  # Core statements: no ORM work for plain rows
             INSERT_ORDERS.run(connection, rows)
             connection.execute(FIRST_EVENTS, {"keys": [row["idempotency_key"] for row in rows]})
-            for i, row in zip(plain, rows, strict=True):
-                results[i] = Placed(row["order_no"], "submitted", STATUSES["submitted"])
-        for i, writer in enumerate(writers):
-            if results[i] is None:
-                try:
-                    with session.begin_nested():
-                        results[i] = writer(session, product)
-                except Exception as error:  # noqa: BLE001 - this order fails, the batch goes on
-                    results[i] = error
-        return [result for result in results if result is not None]
+            for lot, i, row in plain:
+                results[lot][i] = Placed(row["order_no"], "submitted", STATUSES["submitted"])
+        for lot, (product, writers) in enumerate(lots):
+            for i, writer in enumerate(writers):
+                if results[lot][i] is None:
+                    try:
+                        with session.begin_nested():
+                            results[lot][i] = writer(session, product)
+                    except Exception as error:  # noqa: BLE001 - this order fails, the round goes on
+                        results[lot][i] = error
+        return [[result for result in outcomes if result is not None] for outcomes in results]
 
     def values(self, product: SoldProduct) -> dict[str, Any]:
         """The order's row, with a fresh order number (each attempt draws one)."""

@@ -279,42 +279,103 @@ class BatchSale:
             raise
 
     def stage(self, taken: list[Sale], fence: Fence, *, together: bool) -> dict[Sale, Any]:
-        """The batch's statements in the session's transaction, not committed: the guarded
-        update, the sales' rows and the ledger; returns what each written sale's record
-        returned. Raises GuardRefused (having changed nothing) when the database refuses
-        the sale, WriteApart when the rows failed to go in together."""
-        session = self.service.session
-        total = sum(sale.qty for sale in taken)
-        connection = session.connection()
-        sold = connection.execute(
-            GUARDED_SALE, {"sale_sku": self.sku, "sale_qty": total, "sale_token": fence.token}
+        """This batch's statements in the session's transaction, not committed (see
+        :func:`stage`); raises GuardRefused (having changed nothing) when the database
+        refuses the sale."""
+        written, refused = stage(self.service.session, [Lot(self, taken, fence)], together=together)
+        if refused:
+            raise refused[self.sku]
+        return written[self.sku]
+
+    @staticmethod
+    def fail_all(sales: list[Sale], error: BaseException) -> None:
+        for sale in sales:
+            if not sale.settled:
+                sale.fail(error)
+
+
+@dataclass
+class Lot:
+    """One product's part of a transaction: its batch, the sales it took, its fence."""
+
+    sale: BatchSale
+    taken: list[Sale]
+    fence: Fence
+    product: SoldProduct | None = None  # as the guarded update left it
+
+    @property
+    def sku(self) -> str:
+        return self.sale.sku
+
+
+def stage(
+    session: DbSession, lots: list[Lot], *, together: bool
+) -> tuple[dict[str, dict[Sale, Any]], dict[str, GuardRefused]]:
+    """The statements that sell ``lots`` (one product each) in the session's
+    transaction, not committed. Returns, for each product the database let sell, what
+    each of its written sales' records returned, and for each product it refused the
+    refusal (its guarded update matched no row, so nothing of it was written).
+
+    Each product's guarded update (I1) goes first, in the given order; then the records'
+    batch hooks run once for all products: where the class of a sale's record has a
+    ``prepare(session, lots)`` classmethod, it gets every product with its records
+    (``lots``: a list of (SoldProduct, records)), for checks read in one query for all;
+    with ``together``, its ``write_many(session, lots)`` writes their rows together and
+    returns, for each product, each record's result or the exception that refused it.
+    If that fails as a whole, WriteApart is raised and the caller does the transaction
+    again without ``together``: then each sale's record is called on its own, in a
+    savepoint (as are the records without ``write_many``). Last, a product whose sales
+    did not all go in gives back the rest in its row, and the ledger gets one line per
+    sale, all in one statement."""
+    connection = session.connection()
+    refused: dict[str, GuardRefused] = {}
+    sold: list[Lot] = []
+    for lot in lots:
+        row = connection.execute(
+            GUARDED_SALE,
+            {"sale_sku": lot.sku, "sale_qty": sum(sale.qty for sale in lot.taken), "sale_token": lot.fence.token},
         ).first()
-        if sold is None:
-            fence_now = session.scalar(select(Product.fence_token).where(Product.sku == self.sku))
-            raise GuardRefused(stale=(fence_now or 0) > fence.token)
-        product = SoldProduct(*sold)
-        left = product.stock_available + total  # before this batch (read before any other update)
-        for prepare, sales in _hooks(taken, "prepare"):
-            prepare(session, product, [sale.record for sale in sales])
-        written: dict[Sale, Any] = {}
-        if together:
-            for write_many, sales in _hooks(taken, "write_many"):
-                self.write_together(session, product, write_many, sales, written)
-        for sale in taken:
-            if not sale.settled and sale not in written:
+        if row is None:
+            fence_now = session.scalar(select(Product.fence_token).where(Product.sku == lot.sku))
+            refused[lot.sku] = GuardRefused(stale=(fence_now or 0) > lot.fence.token)
+            continue
+        lot.product = SoldProduct(*row)
+        sold.append(lot)
+    written: dict[str, dict[Sale, Any]] = {lot.sku: {} for lot in sold}
+    for prepare, parts in _hooks(sold, "prepare"):
+        prepare(session, [(lot.product, [sale.record for sale in sales]) for lot, sales in parts])
+    if together:
+        for write_many, parts in _hooks(sold, "write_many"):
+            try:
+                results = write_many(session, [(lot.product, [sale.record for sale in sales]) for lot, sales in parts])
+            except SQLAlchemyError as error:
+                if is_disconnect(error):
+                    raise
+                raise WriteApart(str(error.orig if isinstance(error, DBAPIError) else error)) from error
+            for (lot, sales), outcomes in zip(parts, results, strict=True):
+                for sale, result in zip(sales, outcomes, strict=True):
+                    if isinstance(result, BaseException):
+                        sale.fail(result)
+                    else:
+                        written[lot.sku][sale] = result
+    entries = []
+    now = utcnow()
+    for lot in sold:
+        product, done = cast(SoldProduct, lot.product), written[lot.sku]
+        for sale in lot.taken:
+            if not sale.settled and sale not in done:
                 try:
                     with session.begin_nested():
-                        written[sale] = sale.record(session, product)
+                        done[sale] = sale.record(session, product)
                 except Exception as error:  # noqa: BLE001 - this sale fails, the batch goes on
                     sale.fail(error)
-        unsold = total - sum(sale.qty for sale in written)
+        unsold = sum(sale.qty for sale in lot.taken) - sum(sale.qty for sale in done)
         if unsold:
             connection.execute(
                 update(PRODUCTS).where(PRODUCTS.c.id == product.id).values(stock_sold=PRODUCTS.c.stock_sold - unsold)
             )
-        entries = []
-        now = utcnow()
-        for sale in written:
+        left = product.stock_available + sum(sale.qty for sale in lot.taken)  # before this batch
+        for sale in done:
             left -= sale.qty
             entries.append(
                 {
@@ -328,41 +389,19 @@ class BatchSale:
                     "created_at": now,
                 }
             )
-        if entries:
-            INSERT_ENTRIES.run(connection, entries)
-        return written
-
-    @staticmethod
-    def write_together(
-        session: DbSession, product: SoldProduct, write_many: Callable[..., list[Any]], sales: list[Sale], written: dict
-    ) -> None:
-        """Write these sales' rows with their records' ``write_many``; raises WriteApart
-        if it fails as a whole (see :meth:`write_rows`)."""
-        try:
-            results = write_many(session, product, [sale.record for sale in sales])
-        except SQLAlchemyError as error:
-            if is_disconnect(error):
-                raise
-            raise WriteApart(str(error.orig if isinstance(error, DBAPIError) else error)) from error
-        for sale, result in zip(sales, results, strict=True):
-            if isinstance(result, BaseException):
-                sale.fail(result)
-            else:
-                written[sale] = result
-
-    @staticmethod
-    def fail_all(sales: list[Sale], error: BaseException) -> None:
-        for sale in sales:
-            if not sale.settled:
-                sale.fail(error)
+    if entries:
+        INSERT_ENTRIES.run(connection, entries)
+    return written, refused
 
 
-def _hooks(sales: list[Sale], name: str) -> list[tuple[Callable[..., Any], list[Sale]]]:
-    """Batch hooks of the sales' records: where the class of a sale's record has the
-    classmethod ``name``, it is called once for all the sales whose records share it."""
-    groups: dict[Callable[..., Any], list[Sale]] = {}
-    for sale in sales:
-        hook = getattr(type(sale.record), name, None)
-        if hook is not None:
-            groups.setdefault(hook, []).append(sale)
-    return list(groups.items())
+def _hooks(lots: list[Lot], name: str) -> list[tuple[Callable[..., Any], list[tuple[Lot, list[Sale]]]]]:
+    """Batch hooks of the lots' records: where the class of a sale's record has the
+    classmethod ``name``, it is called once for all the sales whose records share it,
+    with each product's sales apart."""
+    groups: dict[Callable[..., Any], dict[int, tuple[Lot, list[Sale]]]] = {}
+    for position, lot in enumerate(lots):
+        for sale in lot.taken:
+            hook = getattr(type(sale.record), name, None)
+            if hook is not None:
+                groups.setdefault(hook, {}).setdefault(position, (lot, []))[1].append(sale)
+    return [(hook, list(parts.values())) for hook, parts in groups.items()]

@@ -38,12 +38,13 @@ from .pool import call_node
 from .selling import (
     AlreadyApplied,
     BatchSale,
-    GuardRefused,
+    Lot,
     SoldProduct,
     WriteApart,
     lease_keys,
     marker_key,
     seen_key,
+    stage,
     stock_key,
 )
 from .soldout import SeenKeys, SoldOutLeases, as_version, new_epoch, wait_out_leases
@@ -181,14 +182,12 @@ class StockService:
         ``record(session, product)`` adds the order (or whatever the sale is for), with
         ``product`` a :class:`SoldProduct` (the row as the guarded update left it); it
         runs after the guarded stock update, in its own savepoint, possibly in another
-        thread of this process that sells a batch for the same product, so it must use
-        only the session it is given and plain values. Returns what it returns. If the
-        class of ``record`` has a ``prepare(session, product, records)`` classmethod, it
-        runs once per batch before the records (checks read in one query for all); if
-        it has ``write_many(session, product, records)``, that writes the batch's rows
-        together, returning each record's result or the exception that refused it; if
-        it fails as a whole, the transaction is done again with the records called one
-        by one, each in its own savepoint.
+        thread of this process that sells a round of batches, so it must use only the
+        session it is given and plain values. Returns what it returns. The class of
+        ``record`` may have batch hooks, ``prepare`` and ``write_many``, called once for
+        the records of every product in a round's transaction (see selling.stage); if
+        ``write_many`` fails as a whole, the transaction is done again with the records
+        called one by one, each in its own savepoint.
         Raises SoldOut, Busy, StockUnavailable, AlreadyApplied (the order key was sold
         before), DatabaseUnavailable, or whatever ``record`` raised; in every case the
         stock is given back. ``checked``: the caller ran :meth:`refuse_if_sold_out` already.
@@ -305,8 +304,8 @@ class StockService:
         return spent
 
     def _write_plans(self, plans: dict[str, tuple[BatchSale, list[Sale]]], fences: dict[str, Fence]) -> bool:
-        """One transaction for every product's taken sales (each product's statements as
-        :meth:`BatchSale.stage` makes them), settling each sale. A product the database
+        """One transaction for every product's taken sales (selling.stage), settling each
+        sale. A product the database
         refuses is left out of it and given back (:meth:`BatchSale.refused`); if one
         product's rows fail to go in together, the transaction is rolled back and each
         product is written in one of its own (:meth:`BatchSale.write`). Returns True when
@@ -314,16 +313,11 @@ class StockService:
         if len(plans) == 1:
             ((sku, (sale, taken)),) = plans.items()
             return not sale.write(taken, fences[sku])
-        written: dict[str, dict[Sale, Any]] = {}
-        refused: dict[str, GuardRefused] = {}
         try:
             with write_turns.turn(self.session):
                 try:
-                    for sku, (sale, taken) in plans.items():
-                        try:
-                            written[sku] = sale.stage(taken, fences[sku], together=True)
-                        except GuardRefused as refusal:
-                            refused[sku] = refusal
+                    lots = [Lot(sale, taken, fences[sku]) for sku, (sale, taken) in plans.items()]
+                    written, refused = stage(self.session, lots, together=True)
                     self.session.commit()
                 except BaseException:
                     self.session.rollback()
