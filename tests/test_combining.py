@@ -264,7 +264,7 @@ def test_a_round_sells_many_products_with_one_round_trip_a_step_and_one_transact
     pipelined = _counting(stock, "send_many")
     single = _counting(stock, "run_script")
     stock.combiner.sell_all(batches, stock._sell_round)
-    assert len(pipelined) == 4  # take the locks, draw the tokens, reserve, let go
+    assert len(pipelined) == 3  # take the locks; draw the tokens and reserve; let go
     assert single == [] and len(commits) == 1
     for i, sku in enumerate(skus):
         outcomes = [sale.error or sale.result for sale in batches[sku]]
@@ -345,3 +345,32 @@ def test_one_person_ordering_two_plans_of_a_carrier_in_one_round_gets_one(app, m
     db.session.expire_all()
     assert dict(db.session.execute(select(Product.sku, Product.stock_sold)).all()) == {"A": 1, "B": 1, "C": 1}
     assert stock.counters(["A", "B", "C"]) == [[4, 4, 4]] * 3
+
+
+def test_a_token_drawn_by_another_meanwhile_is_not_used(app, make_product, stock) -> None:
+    """A round draws each plan's token in the same round trip as its reserve.lua. If a
+    majority did not apply that NextID write (someone drew the same token meanwhile:
+    a holder paused past its lock), what reserve.lua took under it is given back, and
+    the batch is sold again under a token drawn the usual way."""
+    from cardshop.stock.locks import fence_key
+
+    make_product("A", stock_total=5)
+    drawing = stock.locks.drawing
+    taken_meanwhile: list[int] = []
+
+    def drawn_meanwhile(fence):  # type: ignore[no-untyped-def]
+        stock.nodes.fanout(lambda client: client.set(fence_key(fence.resource), fence.token))
+        taken_meanwhile.append(fence.token)
+        return drawing(fence)
+
+    stock.locks.drawing = drawn_meanwhile
+    try:
+        sales = _sales("a", "b")
+        stock.combiner.sell_all({"A": sales}, stock._sell_round)
+    finally:
+        del stock.locks.drawing
+    assert [sale.result for sale in sales] == ["a", "b"]
+    db.session.expire_all()
+    product = db.session.scalars(select(Product).where(Product.sku == "A")).one()
+    assert product.stock_sold == 2 and product.fence_token > taken_meanwhile[0]
+    assert stock.counters(["A"]) == [[3]] * 3  # taken once: the first reservation was given back

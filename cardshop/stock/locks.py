@@ -388,33 +388,20 @@ class LockManager:
             raise StockUnavailable()
         return won, lost
 
-    def next_tokens(self, locks: dict[str, NodeRedlock]) -> dict[str, int | StockUnavailable]:
-        """A fencing token for each of ``locks`` (won by :meth:`take_many`), drawn in one
-        round trip: NextID's write step of each resource's sequence, to the value its
-        lock's take read plus one, which a majority must apply, as :meth:`next_token`
-        draws one with ``seen``. A write a majority did not apply is followed by
-        :meth:`next_token`'s own read and write; where that fails too, the error takes
-        the token's place."""
-        sequences = {resource: self._sequence(resource) for resource in locks}
-        script = cast(Script, NodeNextID._set_id_script)
-        commands, calls, values = [], [], []
-        for resource, lock in locks.items():
-            value = int(lock.sequence_seen or 0) + 1
-            keys, args = [sequences[resource].key], [value]
-            commands.append(("EVALSHA", script.sha, len(keys), *keys, *args))  # type: ignore[attr-defined]
-            calls.append(script_call(script, keys, args))
-            values.append(value)
-        answers = self.nodes.send_many(commands, calls) if commands else []
-        tokens: dict[str, int | StockUnavailable] = {}
-        for resource, value, replies in zip(locks, values, answers, strict=True):
-            if sum(1 for reply in replies if reply.ok and reply.value == value) >= self.nodes.quorum:
-                tokens[resource] = value
-                continue
-            try:
-                tokens[resource] = self.next_token(resource)
-            except StockUnavailable as error:
-                tokens[resource] = error
-        return tokens
+    def drawing(self, fence: Fence) -> tuple[tuple[Any, ...], Callable[[redis.Redis], Any]]:
+        """NextID's write step for a lock just won, as a command to send with others
+        (:meth:`NodeSet.send_many`) and the call that runs it on one node: the
+        resource's sequence set to ``fence.token``, where lower. The token is the
+        sequence the lock's take read, plus one (:meth:`next_token` with ``seen``); it
+        is the fence's only once :meth:`drawn` says a majority applied the write."""
+        script = cast(Script, self._sequence(fence.resource)._set_id_script)
+        keys, args = [fence_key(fence.resource)], [fence.token]
+        return ("EVALSHA", script.sha, len(keys), *keys, *args), script_call(script, keys, args)  # type: ignore[attr-defined]
+
+    def drawn(self, fence: Fence, replies: list[Reply]) -> bool:
+        """Whether a majority applied the write of :meth:`drawing`: then no other holder
+        can draw the same token (set-if-greater)."""
+        return sum(1 for reply in replies if reply.ok and reply.value == fence.token) >= self.nodes.quorum
 
     def let_go_many(self, locks: dict[str, NodeRedlock]) -> None:
         """:meth:`let_go` for several locks in one round trip (release.lua for each): each

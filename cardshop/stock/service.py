@@ -222,9 +222,10 @@ class StockService:
         another process is taken the moment it is let go of; a product whose orders
         waited longer than ALONE_AFTER leases (its lock lost round after round to
         another process) goes first that way, alone. Orders that have waited
-        longer than the lock wait fail with Busy. The products won get their tokens in
-        one round trip, and once the batches are taken (what queued until then), every
-        batch is sold under its own lock and token by :meth:`_sell_plans`. A round that
+        longer than the lock wait fail with Busy. Once the batches are taken (what
+        queued until then), every batch is sold under its own lock and token by
+        :meth:`_sell_plans`, which draws the tokens in the same round trip as the
+        reserve.lua calls. A round that
         holds one product keeps its lock for the lease, selling what queues meanwhile."""
         clock = metrics.step_clock()  # where the round's time goes: take, reserve, write, release
         skus = self.combiner.queued()[:MAX_PLANS]
@@ -250,22 +251,21 @@ class StockService:
             for resource, sku in resources.items():
                 if resource not in locks and (self.combiner.oldest(sku) or asked) < too_old:
                     self.combiner.fail_queued(sku, Busy(), before=too_old)
-            fences: dict[str, Fence] = {}
-            for resource, token in self.locks.next_tokens(locks).items():
-                if isinstance(token, int):
-                    fences[resources[resource]] = Fence(locks[resource], resource, token)
-                else:
-                    self.combiner.fail_queued(resources[resource], token, before=asked)
+            fences = {
+                resources[resource]: Fence(lock, resource, int(lock.sequence_seen or 0) + 1)
+                for resource, lock in locks.items()
+            }
+            undrawn = set(fences)
             clock.step("take")
             started = time.monotonic()
             try:
                 batches = {sku: self.combiner.take(sku) for sku in sorted(fences)}
-                spent = self._sell_plans(batches, fences, clock)
+                spent = self._sell_plans(batches, fences, clock, undrawn)
                 while len(fences) == 1 and not spent and time.monotonic() < started + self.lease:
                     batches = {sku: self.combiner.take(sku) for sku in fences}
                     if not any(batches.values()):
                         break
-                    spent = self._sell_plans(batches, fences, clock)
+                    spent = self._sell_plans(batches, fences, clock, undrawn)
             finally:
                 if fences:
                     metrics.observe_lock_held(time.monotonic() - started)
@@ -274,12 +274,20 @@ class StockService:
                 self.locks.let_go_many(locks)
                 clock.step("release")
 
-    def _sell_plans(self, batches: dict[str, list[Sale]], fences: dict[str, Fence], clock: metrics.StepClock) -> bool:
+    def _sell_plans(
+        self, batches: dict[str, list[Sale]], fences: dict[str, Fence], clock: metrics.StepClock, undrawn: set[str]
+    ) -> bool:
         """Sell each product's batch under its fence: reserve.lua for all of them in one
         round trip, then one database transaction for all (:meth:`_write_plans`). Every
         sale is settled; a failure that belongs to one product (its nodes, its counters)
         fails only that product's batch. Returns True when some fence turned out spent
-        (a newer one was seen)."""
+        (a newer one was seen).
+
+        The fences of ``undrawn`` products carry a token not drawn yet: its NextID write
+        goes in the same round trip, just before the product's reserve.lua. Only if a
+        majority applied it does what reserve.lua answered count; otherwise what it took
+        under that token is given back at once (nothing of it reaches the database) and
+        the batch is sold again under a token drawn the usual way."""
         sales = {sku: BatchSale(self, sku, batch, clock) for sku, batch in batches.items() if batch}
         if not sales:
             return False
@@ -287,14 +295,26 @@ class StockService:
         script = self.nodes.scripts["reserve"]
         for sku, sale in sales.items():
             metrics.observe_batch(len(sale.sales))
+            if sku in undrawn:
+                command, call = self.locks.drawing(fences[sku])
+                commands.append(command)
+                calls.append(call)
             keys, args = sale.reserve_command(fences[sku])
             commands.append(("EVALSHA", script.sha, len(keys), *keys, *args))  # type: ignore[attr-defined]
             calls.append(script_call(script, keys, args))
-        answers = self.nodes.send_many(commands, calls, grace=self.grace)
+        answers = iter(self.nodes.send_many(commands, calls, grace=self.grace))
         taken: dict[str, list[Sale]] = {}
-        for (sku, sale), replies in zip(sales.items(), answers, strict=True):
+        for sku, sale in sales.items():
+            fence = fences[sku]
+            drawn = self.locks.drawn(fence, next(answers)) if sku in undrawn else True
+            replies: list[Reply] | None = next(answers)
+            undrawn.discard(sku)
             try:
-                taken[sku] = sale.take(fences[sku], replies)
+                if not drawn:
+                    sale.undo(fence, sale.sales)
+                    fence.token = self.locks.next_token(fence.resource)
+                    replies = None
+                taken[sku] = sale.take(fence, replies)
             except Exception as error:  # noqa: BLE001 - this product's batch fails, the round goes on
                 sale.fail_all(sale.sales, error)
         clock.step("reserve")
