@@ -374,3 +374,22 @@ def test_a_token_drawn_by_another_meanwhile_is_not_used(app, make_product, stock
     product = db.session.scalars(select(Product).where(Product.sku == "A")).one()
     assert product.stock_sold == 2 and product.fence_token > taken_meanwhile[0]
     assert stock.counters(["A"]) == [[3]] * 3  # taken once: the first reservation was given back
+
+
+def test_a_plan_that_waited_long_is_taken_first_and_the_round_still_sells_the_others(app, make_product, stock) -> None:
+    """A plan whose orders waited several leases (its lock lost to another process
+    round after round) has its lock waited for first; the round then tries the others
+    as usual, rather than selling that plan alone (which let a slow moment cascade)."""
+    from cardshop.stock.service import ALONE_AFTER
+
+    for sku in ("A", "B", "C"):
+        make_product(sku, stock_total=5)
+    old, b, c = _sales("old"), _sales("b"), _sales("c")
+    now = time.monotonic()
+    old[0].queued_at = now - 2 * ALONE_AFTER * stock.lease
+    b[0].queued_at = c[0].queued_at = now
+    stock.combiner._queues.update({"A": [*old], "B": [*b], "C": [*c]})
+    stock.combiner._selling = True
+    stock.combiner._sell_one(stock._sell_round)
+    assert [old[0].result, b[0].result, c[0].result] == ["old", "b", "c"]
+    assert stock.counters(["A", "B", "C"]) == [[4, 4, 4]] * 3

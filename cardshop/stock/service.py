@@ -56,9 +56,11 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# A product whose first order has waited this many leases is sold in a round of its
-# own, after waiting for its lock, rather than tried among the others: a lock tried
-# without waiting can be lost round after round to a process that sells it in leases.
+# A product whose first order has waited this many leases has its lock waited for at
+# the start of the next round, before the others are tried: a lock tried without
+# waiting can be lost round after round to a process that sells it in leases. (Selling
+# such a product alone instead let a slow moment cascade: every plan's orders grew old,
+# every round sold one plan, and they grew older.)
 ALONE_AFTER = 4
 Record = Callable[[DbSession, Product], T]  # release(): the product row, loaded
 SaleRecord = Callable[[DbSession, SoldProduct], T]  # reserve(): the product as the sale left it
@@ -219,10 +221,12 @@ class StockService:
         whose lock is held elsewhere keeps its orders queued for the next round. When no
         lock is won, the round waits for the first product's lock as a single sale does
         (:meth:`LockManager.acquire`), so a round never spins and a hot product held by
-        another process is taken the moment it is let go of; a product whose orders
+        another process is taken the moment it is let go of. A product whose orders
         waited longer than ALONE_AFTER leases (its lock lost round after round to
-        another process) goes first that way, alone. Orders that have waited
-        longer than the lock wait fail with Busy. Once the batches are taken (what
+        another process) is waited for that way first, holding nothing, and then the
+        others are tried: a round waits for a lock only while it holds none, so two
+        processes cannot wait for each other's. Orders that have waited longer than the
+        lock wait fail with Busy. Once the batches are taken (what
         queued until then), every batch is sold under its own lock and token by
         :meth:`_sell_plans`, which draws the tokens in the same round trip as the
         reserve.lua calls. A round that
@@ -236,15 +240,21 @@ class StockService:
         first = skus[0]
         locks: dict[str, NodeRedlock] = {}
         try:
+            tried = skus
             try:
-                oldest = self.combiner.oldest(first) or asked
-                if len(skus) > 1 and asked - oldest <= ALONE_AFTER * self.lease:
-                    won, _ = self.locks.take_many(list(resources))
+                waited = asked - (self.combiner.oldest(first) or asked)
+                if len(skus) == 1 or waited > ALONE_AFTER * self.lease:
+                    tried = [first]
+                    locks[f"stock:{first}"] = self.locks.acquire(f"stock:{first}")
+                    tried = skus[1:]
+                if tried:
+                    won, _ = self.locks.take_many([f"stock:{sku}" for sku in tried])
                     locks.update(won)
                 if not locks:
+                    tried = [first]
                     locks[f"stock:{first}"] = self.locks.acquire(f"stock:{first}")
             except (Busy, StockUnavailable) as error:
-                for sku in [first] if isinstance(error, Busy) else skus:
+                for sku in tried:
                     self.combiner.fail_queued(sku, error, before=asked)
                 return
             too_old = time.monotonic() - self.locks.wait
