@@ -6,7 +6,7 @@ process one thread at a time sells (the *seller*): the first request to arrive w
 nobody sells, then, in turn, the request that has waited longest. A seller sells a
 *round*: the orders of every product that queued up meanwhile, each product's as one
 batch (one lock, one token, one reserve.lua, one set of rows), and all products'
-together: their locks taken in one round trip to the nodes, their tokens drawn in one,
+together: their locks taken in one round trip to the nodes, their tokens drawn and
 their reserve.lua calls sent in one, their rows written in one database transaction and
 their locks let go of in one (``StockService._sell_round``). A round that holds a single
 product's lock keeps it for a short lease, selling the batches that queue meanwhile
