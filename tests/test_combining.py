@@ -393,31 +393,3 @@ def test_a_plan_that_waited_long_is_taken_first_and_the_round_still_sells_the_ot
     stock.combiner._sell_one(stock._sell_round)
     assert [old[0].result, b[0].result, c[0].result] == ["old", "b", "c"]
     assert stock.counters(["A", "B", "C"]) == [[4, 4, 4]] * 3
-
-
-def test_what_a_round_took_of_a_lock_it_lost_is_let_go_of_with_its_next_round_trip(app, make_product, stock) -> None:
-    from pottery import Redlock
-
-    from cardshop.stock.locks import lock_key
-
-    for sku in ("A", "B"):
-        make_product(sku, stock_total=5)
-    key = Redlock(key=lock_key("stock:B"), masters=set(stock.nodes.clients)).key  # pottery's own key
-    for client in stock.nodes.clients[:2]:  # B held on two nodes by someone else: lost, taken on one
-        client.set(key, "someone", px=10_000)
-    pipelined = _counting(stock, "send_many")
-    a, b = _sales("a"), _sales("b")
-    now = time.monotonic()
-    for sale in (*a, *b):
-        sale.queued_at = now
-    stock.combiner._queues.update({"A": [*a], "B": [*b]})
-    stock.combiner._selling = True
-    stock.combiner._sell_one(stock._sell_round, hand_over=False)
-    assert a[0].result == "a" and not b[0].settled
-    assert len(pipelined) == 3  # take; let go of B's one node, draw and reserve A; let go of A
-    assert stock.nodes.clients[2].get(key) is None  # ours on the third node is gone
-    assert [client.get(key) for client in stock.nodes.clients[:2]] == [b"someone"] * 2
-    for client in stock.nodes.clients[:2]:
-        client.delete(key)
-    stock.combiner._sell_one(stock._sell_round)
-    assert b[0].result == "b"

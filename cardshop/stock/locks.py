@@ -332,21 +332,17 @@ class LockManager:
 
     # ------------------------------------------------- many locks at a time
 
-    def take_many(
-        self, resources: list[str], *, unwon: list[NodeRedlock] | None = None
-    ) -> tuple[dict[str, NodeRedlock], list[str]]:
+    def take_many(self, resources: list[str]) -> tuple[dict[str, NodeRedlock], list[str]]:
         """Try the locks of ``resources`` all at once, without waiting: take.lua for every
         one of them on every node in one round trip (:meth:`NodeSet.send_many`). Returns
         the locks won and the resources not won. Each lock is won or lost exactly as
         :meth:`NodeRedlock._acquire_masters` decides for one lock: taken on a majority of
         nodes, with time left after pottery's clock drift allowance; the sequence a
         majority showed comes with it. What was taken of a lock not won is let go of
-        at once, or, given ``unwon``, added to it for the caller to let go of with its
-        next round trip (:meth:`releasing`), a few milliseconds later. A resource whose
-        waiter this process woke a moment ago is not tried: that waiter goes first, as
-        in :meth:`acquire`. Nothing here waits for a holder: a lock held elsewhere is
-        simply not won. Raises StockUnavailable when fewer than a majority of nodes
-        answered."""
+        at once. A resource whose waiter this process woke a moment ago is not tried:
+        that waiter goes first, as in :meth:`acquire`. Nothing here waits for a holder:
+        a lock held elsewhere is simply not won. Raises StockUnavailable when fewer than
+        a majority of nodes answered."""
         now = time.monotonic()
         polite = [r for r in resources if now - self._woke.get(r, -HINT_DOUBT) < HINT_DOUBT]
         locks = {
@@ -382,11 +378,9 @@ class LockManager:
                 metrics.observe_lock_wait(elapsed)
             else:
                 lost.append(resource)
-        left = [lock for resource, lock in locks.items() if resource not in won]
-        if unwon is not None:
-            unwon.extend(left)
-        elif left:
-            self._release_many(left)
+        unwon = [lock for resource, lock in locks.items() if resource not in won]
+        if unwon:
+            self._release_many(unwon)
         if sum(1 for reply in answers[0] if reply.ok) < self.nodes.quorum:
             self._release_many(list(won.values()))
             metrics.count_lock_failure("quorum")
@@ -423,26 +417,14 @@ class LockManager:
             else:
                 self.hand_over(resource, lock)
 
-    def releasing(self, locks: list[NodeRedlock]) -> tuple[list[tuple[Any, ...]], list[Callable[[redis.Redis], Any]]]:
-        """release.lua for each of ``locks`` (deleting each key only where it holds that
-        lock's value), as commands to send with others and the calls that run them."""
+    def _release_many(self, locks: list[NodeRedlock]) -> list[list[Reply]]:
         script = self.nodes.scripts["release"]
-        commands: list[tuple[Any, ...]] = []
-        calls: list[Callable[[redis.Redis], Any]] = []
+        commands, calls = [], []
         for lock in locks:
             keys, args = release_keys(lock, lock.resource), [lock._uuid, WAKE_TTL_MS, 0]
             commands.append(("EVALSHA", script.sha, len(keys), *keys, *args))  # type: ignore[attr-defined]
             calls.append(script_call(script, keys, args))
-        return commands, calls
-
-    def _release_many(self, locks: list[NodeRedlock]) -> list[list[Reply]]:
-        commands, calls = self.releasing(locks)
         return self.nodes.send_many(commands, calls) if commands else []
-
-    def let_go_unwon(self, locks: list[NodeRedlock]) -> None:
-        """Let go of what :meth:`take_many` took of locks it did not win."""
-        if locks:
-            self._release_many(locks)
 
     def raise_floor(self, resource: str, floor: int) -> None:
         """Make the resource's next token exceed ``floor`` on every reachable node."""

@@ -239,7 +239,6 @@ class StockService:
         resources = {f"stock:{sku}": sku for sku in skus}
         first = skus[0]
         locks: dict[str, NodeRedlock] = {}
-        unwon: list[NodeRedlock] = []  # taken on a minority: let go of with the next round trip
         try:
             tried = skus
             try:
@@ -249,11 +248,9 @@ class StockService:
                     locks[f"stock:{first}"] = self.locks.acquire(f"stock:{first}")
                     tried = skus[1:]
                 if tried:
-                    won, _ = self.locks.take_many([f"stock:{sku}" for sku in tried], unwon=unwon)
+                    won, _ = self.locks.take_many([f"stock:{sku}" for sku in tried])
                     locks.update(won)
                 if not locks:
-                    self.locks.let_go_unwon(unwon)  # before waiting: another may need them
-                    unwon.clear()
                     tried = [first]
                     locks[f"stock:{first}"] = self.locks.acquire(f"stock:{first}")
             except (Busy, StockUnavailable) as error:
@@ -273,28 +270,22 @@ class StockService:
             started = time.monotonic()
             try:
                 batches = {sku: self.combiner.take(sku) for sku in sorted(fences)}
-                spent = self._sell_plans(batches, fences, clock, undrawn, unwon)
+                spent = self._sell_plans(batches, fences, clock, undrawn)
                 while len(fences) == 1 and not spent and time.monotonic() < started + self.lease:
                     batches = {sku: self.combiner.take(sku) for sku in fences}
                     if not any(batches.values()):
                         break
-                    spent = self._sell_plans(batches, fences, clock, undrawn, unwon)
+                    spent = self._sell_plans(batches, fences, clock, undrawn)
             finally:
                 if fences:
                     metrics.observe_lock_held(time.monotonic() - started)
         finally:
-            self.locks.let_go_unwon(unwon)
             if locks:
                 self.locks.let_go_many(locks)
                 clock.step("release")
 
     def _sell_plans(
-        self,
-        batches: dict[str, list[Sale]],
-        fences: dict[str, Fence],
-        clock: metrics.StepClock,
-        undrawn: set[str],
-        unwon: list[NodeRedlock] | None = None,
+        self, batches: dict[str, list[Sale]], fences: dict[str, Fence], clock: metrics.StepClock, undrawn: set[str]
     ) -> bool:
         """Sell each product's batch under its fence: reserve.lua for all of them in one
         round trip, then one database transaction for all (:meth:`_write_plans`). Every
@@ -306,15 +297,11 @@ class StockService:
         goes in the same round trip, just before the product's reserve.lua. Only if a
         majority applied it does what reserve.lua answered count; otherwise what it took
         under that token is given back at once (nothing of it reaches the database) and
-        the batch is sold again under a token drawn the usual way. The same round trip
-        lets go of what the round took of locks it did not win (``unwon``, emptied)."""
+        the batch is sold again under a token drawn the usual way."""
         sales = {sku: BatchSale(self, sku, batch, clock) for sku, batch in batches.items() if batch}
         if not sales:
             return False
-        commands, calls = self.locks.releasing(unwon or [])
-        released = len(commands)
-        if unwon:
-            unwon.clear()
+        commands, calls = [], []
         script = self.nodes.scripts["reserve"]
         for sku, sale in sales.items():
             metrics.observe_batch(len(sale.sales))
@@ -325,7 +312,7 @@ class StockService:
             keys, args = sale.reserve_command(fences[sku])
             commands.append(("EVALSHA", script.sha, len(keys), *keys, *args))  # type: ignore[attr-defined]
             calls.append(script_call(script, keys, args))
-        answers = iter(self.nodes.send_many(commands, calls, grace=self.grace)[released:])
+        answers = iter(self.nodes.send_many(commands, calls, grace=self.grace))
         taken: dict[str, list[Sale]] = {}
         for sku, sale in sales.items():
             fence = fences[sku]
