@@ -25,7 +25,7 @@ from redis.commands.core import Script
 
 from .. import metrics
 from ..errors import Busy, StockUnavailable
-from .nodes import NodeSet, Reply
+from .nodes import NodeSet, Reply, script_command
 from .pool import call_node, suspect
 from .pool import install as install_shared_pool
 
@@ -150,11 +150,6 @@ class NodeNextID(NextID):
 def _majority(nodes: NodeSet, accepted: Callable[[Reply], bool]) -> Callable[[list[Reply]], bool]:
     """A fan-out's ``decided``: a majority of the nodes gave a reply that is ``accepted``."""
     return lambda replies: sum(1 for reply in replies if reply.ok and accepted(reply)) >= nodes.quorum
-
-
-def script_call(script: Script, keys: list[Any], args: list[Any]) -> Callable[[redis.Redis], Any]:
-    """``script`` with these keys and arguments, run on the node it is given."""
-    return lambda client: script(keys=keys, args=args, client=client)
 
 
 def _errors(replies: list[Reply]) -> list[RedisError]:
@@ -332,10 +327,10 @@ class LockManager:
 
     # ------------------------------------------------- many locks at a time
 
-    def take_many(self, resources: list[str]) -> tuple[dict[str, NodeRedlock], list[str]]:
+    def take_many(self, resources: list[str]) -> dict[str, NodeRedlock]:
         """Try the locks of ``resources`` all at once, without waiting: take.lua for every
         one of them on every node in one round trip (:meth:`NodeSet.send_many`). Returns
-        the locks won and the resources not won. Each lock is won or lost exactly as
+        the locks won, by resource. Each lock is won or lost exactly as
         :meth:`NodeRedlock._acquire_masters` decides for one lock: taken on a majority of
         nodes, with time left after pottery's clock drift allowance; the sequence a
         majority showed comes with it. What was taken of a lock not won is let go of
@@ -353,21 +348,20 @@ class LockManager:
             if resource not in polite
         }
         if not locks:
-            return {}, polite
+            return {}
         script = self.nodes.scripts["take"]
         lifetime = int(self.ttl * 1000)
         commands, calls = [], []
         for resource, lock in locks.items():
             lock._uuid = str(uuid.uuid4())
             lock._extension_num = 0
-            keys, args = [lock.key, fence_key(resource)], [lock._uuid, lifetime]
-            commands.append(("EVALSHA", script.sha, len(keys), *keys, *args))  # type: ignore[attr-defined]
-            calls.append(script_call(script, keys, args))
+            command, call = script_command(script, [lock.key, fence_key(resource)], [lock._uuid, lifetime])
+            commands.append(command)
+            calls.append(call)
         started = time.monotonic()
         answers = self.nodes.send_many(commands, calls)
         elapsed = time.monotonic() - started
         won: dict[str, NodeRedlock] = {}
-        lost = list(polite)
         for (resource, lock), replies in zip(locks.items(), answers, strict=True):
             taken = sum(1 for reply in replies if reply.ok and int(reply.value[0]) == 1)
             validity = lock.auto_release_time - lock._Redlock__drift() - elapsed  # type: ignore[attr-defined]
@@ -376,8 +370,6 @@ class LockManager:
                 won[resource] = lock
                 self._contended[resource] = False
                 metrics.observe_lock_wait(elapsed)
-            else:
-                lost.append(resource)
         unwon = [lock for resource, lock in locks.items() if resource not in won]
         if unwon:
             self._release_many(unwon)
@@ -386,7 +378,7 @@ class LockManager:
             metrics.count_lock_failure("quorum")
             metrics.count_quorum_failure()
             raise StockUnavailable()
-        return won, lost
+        return won
 
     def drawing(self, fence: Fence) -> tuple[tuple[Any, ...], Callable[[redis.Redis], Any]]:
         """NextID's write step for a lock just won, as a command to send with others
@@ -395,8 +387,7 @@ class LockManager:
         sequence the lock's take read, plus one (:meth:`next_token` with ``seen``); it
         is the fence's only once :meth:`drawn` says a majority applied the write."""
         script = cast(Script, self._sequence(fence.resource)._set_id_script)
-        keys, args = [fence_key(fence.resource)], [fence.token]
-        return ("EVALSHA", script.sha, len(keys), *keys, *args), script_call(script, keys, args)  # type: ignore[attr-defined]
+        return script_command(script, [fence_key(fence.resource)], [fence.token])
 
     def drawn(self, fence: Fence, replies: list[Reply]) -> bool:
         """Whether a majority applied the write of :meth:`drawing`: then no other holder
@@ -419,12 +410,13 @@ class LockManager:
 
     def _release_many(self, locks: list[NodeRedlock]) -> list[list[Reply]]:
         script = self.nodes.scripts["release"]
-        commands, calls = [], []
-        for lock in locks:
-            keys, args = release_keys(lock, lock.resource), [lock._uuid, WAKE_TTL_MS, 0]
-            commands.append(("EVALSHA", script.sha, len(keys), *keys, *args))  # type: ignore[attr-defined]
-            calls.append(script_call(script, keys, args))
-        return self.nodes.send_many(commands, calls) if commands else []
+        pairs = [
+            script_command(script, release_keys(lock, lock.resource), [lock._uuid, WAKE_TTL_MS, 0]) for lock in locks
+        ]
+        if not pairs:
+            return []
+        commands, calls = zip(*pairs, strict=True)
+        return self.nodes.send_many(commands, calls)
 
     def raise_floor(self, resource: str, floor: int) -> None:
         """Make the resource's next token exceed ``floor`` on every reachable node."""

@@ -141,28 +141,33 @@ class NodeTimeout(redis.TimeoutError):
     """The node did not answer within the fan-out's wait."""
 
 
+def script_command(
+    script: Script, keys: Sequence[Any], args: Sequence[Any]
+) -> tuple[tuple[Any, ...], Callable[[redis.Redis], Any]]:
+    """``script`` with these keys and arguments, as a command to send with others
+    (:meth:`NodeSet.send_many`) and as the call that runs it on one node through
+    redis-py (which loads the script where a node lost it)."""
+    command = ("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[attr-defined]
+    return command, lambda client: script(keys=keys, args=args, client=client)
+
+
 def _read_reply(client: redis.Redis, connection: Any, failed: BaseException | None, command: str) -> Any:
     """Read the reply to ``command``, already sent on ``connection`` (or raise the error
     that sending it met), then give the connection back to the client's pool; a
     connection that broke is closed first, as redis-py does."""
-    try:
-        if failed is not None:
-            raise failed
-        return client.parse_response(connection, command)
-    except (redis.ConnectionError, redis.TimeoutError):
-        if connection is not None:
-            connection.disconnect()
-        raise
-    finally:
-        if connection is not None:
-            client.connection_pool.release(connection)
+    (value,) = _read_replies(client, connection, failed, [(command,)])
+    if isinstance(value, redis.ResponseError):
+        raise value
+    return value
 
 
 def _read_replies(
     client: redis.Redis, connection: Any, failed: BaseException | None, commands: Sequence[Sequence[Any]]
 ) -> list[Any]:
-    """Read the replies to ``commands``, pipelined on ``connection``, as _read_reply reads
-    one: an error reply takes its command's place, a broken connection raises."""
+    """Read the replies to ``commands``, pipelined on ``connection`` (or raise the error
+    that sending them met), then give the connection back to the client's pool; a
+    connection that broke is closed first, as redis-py does. An error reply takes its
+    command's place in the list."""
     try:
         if failed is not None:
             raise failed
@@ -313,17 +318,8 @@ class NodeSet:
     ) -> dict[int, Reply]:
         """:meth:`_overlapped` for several commands: each node's reply is the list of its
         answers, an error reply (a :class:`redis.ResponseError`) in place of its answer."""
-        sent: list[tuple[int, Any, BaseException | None]] = []
-        for index in nodes:
-            connection = None
-            try:
-                connection = self.clients[index].connection_pool.get_connection()
-                connection.send_packed_command(connection.pack_commands(commands))
-                sent.append((index, connection, None))
-            except redis.RedisError as error:
-                sent.append((index, connection, error))
         replies: dict[int, Reply] = {}
-        for index, connection, failed in sent:
+        for index, connection, failed in self._send(nodes, lambda c: c.send_packed_command(c.pack_commands(commands))):
             client = self.clients[index]
             try:
                 values = watched(client, _read_replies, client, connection, failed, commands)
@@ -407,17 +403,8 @@ class NodeSet:
         counted, a timeout makes the node suspect, a broken connection is dropped. A
         node that lost its scripts (it restarted empty) is called again with ``call``,
         which for a script loads it first."""
-        sent: list[tuple[int, Any, BaseException | None]] = []
-        for index in nodes:
-            connection = None
-            try:
-                connection = self.clients[index].connection_pool.get_connection()  # connects if need be
-                connection.send_command(*command)
-                sent.append((index, connection, None))
-            except redis.RedisError as error:
-                sent.append((index, connection, error))
         replies: dict[int, Reply] = {}
-        for index, connection, failed in sent:
+        for index, connection, failed in self._send(nodes, lambda connection: connection.send_command(*command)):
             client = self.clients[index]
             try:  # inline, as call_node runs a healthy node's call, without a Future around it
                 value = watched(client, _read_reply, client, connection, failed, command[0])
@@ -427,6 +414,20 @@ class NodeSet:
             except Exception as error:  # noqa: BLE001 - every node error is data here
                 replies[index] = Reply(index, error=error)
         return replies
+
+    def _send(self, nodes: list[int], write: Callable[[Any], None]) -> list[tuple[int, Any, BaseException | None]]:
+        """``write`` on a connection of each of ``nodes`` (connected if need be), before any
+        reply is read: each node's connection, and the error that sending met, if any."""
+        sent: list[tuple[int, Any, BaseException | None]] = []
+        for index in nodes:
+            connection = None
+            try:
+                connection = self.clients[index].connection_pool.get_connection()
+                write(connection)
+                sent.append((index, connection, None))
+            except redis.RedisError as error:
+                sent.append((index, connection, error))
+        return sent
 
     def _read_order(self) -> list[int]:
         """The order a majority read asks the nodes in: each read starts one node

@@ -32,8 +32,8 @@ from ..errors import Busy, CardshopError, DatabaseUnavailable, NotFound, SoldOut
 from ..models import DbSession, Product, StockEntry, is_disconnect
 from ..models.turns import write_turns
 from .combine import MAX_PLANS, Combiner, Sale
-from .locks import Fence, LockManager, NodeRedlock, script_call
-from .nodes import NodeSet, Reply
+from .locks import Fence, LockManager, NodeRedlock
+from .nodes import NodeSet, Reply, script_command
 from .pool import call_node
 from .selling import (
     AlreadyApplied,
@@ -226,10 +226,9 @@ class StockService:
         another process) is waited for that way first, holding nothing, and then the
         others are tried: a round waits for a lock only while it holds none, so two
         processes cannot wait for each other's. Orders that have waited longer than the
-        lock wait fail with Busy. Once the batches are taken (what
-        queued until then), every batch is sold under its own lock and token by
-        :meth:`_sell_plans`, which draws the tokens in the same round trip as the
-        reserve.lua calls. A round that
+        lock wait fail with Busy. Once the batches are taken (what queued until then),
+        every batch is sold under its own lock and token by :meth:`_sell_plans`, which
+        draws the tokens in the same round trip as the reserve.lua calls. A round that
         holds one product keeps its lock for the lease, selling what queues meanwhile."""
         clock = metrics.step_clock()  # where the round's time goes: take, reserve, write, release
         skus = self.combiner.queued()[:MAX_PLANS]
@@ -237,25 +236,9 @@ class StockService:
             return
         asked = time.monotonic()
         resources = {f"stock:{sku}": sku for sku in skus}
-        first = skus[0]
         locks: dict[str, NodeRedlock] = {}
         try:
-            tried = skus
-            try:
-                waited = asked - (self.combiner.oldest(first) or asked)
-                if len(skus) == 1 or waited > ALONE_AFTER * self.lease:
-                    tried = [first]
-                    locks[f"stock:{first}"] = self.locks.acquire(f"stock:{first}")
-                    tried = skus[1:]
-                if tried:
-                    won, _ = self.locks.take_many([f"stock:{sku}" for sku in tried])
-                    locks.update(won)
-                if not locks:
-                    tried = [first]
-                    locks[f"stock:{first}"] = self.locks.acquire(f"stock:{first}")
-            except (Busy, StockUnavailable) as error:
-                for sku in tried:
-                    self.combiner.fail_queued(sku, error, before=asked)
+            if not self._take_round_locks(skus, asked, locks):
                 return
             too_old = time.monotonic() - self.locks.wait
             for resource, sku in resources.items():
@@ -284,6 +267,34 @@ class StockService:
                 self.locks.let_go_many(locks)
                 clock.step("release")
 
+    def _take_round_locks(self, skus: list[str], asked: float, locks: dict[str, NodeRedlock]) -> bool:
+        """Win the round's locks into ``locks`` (see :meth:`_sell_round`). False when a lock
+        could not be had: a wait for one ran out (Busy) or too few nodes answered
+        (StockUnavailable); the orders it was for, queued before ``asked``, fail with it."""
+        first = skus[0]
+
+        def wait_for_first() -> bool:
+            try:
+                locks[f"stock:{first}"] = self.locks.acquire(f"stock:{first}")
+            except (Busy, StockUnavailable) as error:
+                self.combiner.fail_queued(first, error, before=asked)
+                return False
+            return True
+
+        waited = asked - (self.combiner.oldest(first) or asked)
+        first_alone = len(skus) == 1 or waited > ALONE_AFTER * self.lease
+        if first_alone and not wait_for_first():
+            return False
+        others = skus[1:] if first_alone else skus
+        if others:
+            try:
+                locks.update(self.locks.take_many([f"stock:{sku}" for sku in others]))
+            except StockUnavailable as error:
+                for sku in others:
+                    self.combiner.fail_queued(sku, error, before=asked)
+                return False
+        return bool(locks) or wait_for_first()
+
     def _sell_plans(
         self, batches: dict[str, list[Sale]], fences: dict[str, Fence], clock: metrics.StepClock, undrawn: set[str]
     ) -> bool:
@@ -301,17 +312,14 @@ class StockService:
         sales = {sku: BatchSale(self, sku, batch, clock) for sku, batch in batches.items() if batch}
         if not sales:
             return False
-        commands, calls = [], []
+        pairs = []
         script = self.nodes.scripts["reserve"]
         for sku, sale in sales.items():
             metrics.observe_batch(len(sale.sales))
             if sku in undrawn:
-                command, call = self.locks.drawing(fences[sku])
-                commands.append(command)
-                calls.append(call)
-            keys, args = sale.reserve_command(fences[sku])
-            commands.append(("EVALSHA", script.sha, len(keys), *keys, *args))  # type: ignore[attr-defined]
-            calls.append(script_call(script, keys, args))
+                pairs.append(self.locks.drawing(fences[sku]))
+            pairs.append(script_command(script, *sale.reserve_command(fences[sku])))
+        commands, calls = zip(*pairs, strict=True)
         answers = iter(self.nodes.send_many(commands, calls, grace=self.grace))
         taken: dict[str, list[Sale]] = {}
         for sku, sale in sales.items():
@@ -335,11 +343,10 @@ class StockService:
 
     def _write_plans(self, plans: dict[str, tuple[BatchSale, list[Sale]]], fences: dict[str, Fence]) -> bool:
         """One transaction for every product's taken sales (selling.stage), settling each
-        sale. A product the database
-        refuses is left out of it and given back (:meth:`BatchSale.refused`); if one
-        product's rows fail to go in together, the transaction is rolled back and each
-        product is written in one of its own (:meth:`BatchSale.write`). Returns True when
-        some fence turned out spent."""
+        sale. A product the database refuses is left out of it and given back
+        (:meth:`BatchSale.refused`); if one product's rows fail to go in together, the
+        transaction is rolled back and each product is written in one of its own
+        (:meth:`BatchSale.write`). Returns True when some fence turned out spent."""
         if len(plans) == 1:
             ((sku, (sale, taken)),) = plans.items()
             return not sale.write(taken, fences[sku])
@@ -354,7 +361,8 @@ class StockService:
                     raise
         except WriteApart as apart:
             log.info("round write of %d products fell back to one by one: %s", len(plans), apart)
-            return not all([sale.write(taken, fences[sku]) for sku, (sale, taken) in plans.items()])
+            wrote = [sale.write(taken, fences[sku]) for sku, (sale, taken) in plans.items()]  # every plan written
+            return not all(wrote)
         except BaseException as raised:
             error: BaseException = raised
             if isinstance(raised, SQLAlchemyError) and is_disconnect(raised):
